@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# Run a real Synapse homeserver on loopback for Vestibule's tests.
+#
+#   scripts/synapse.sh install
+#       Create (once) a venv with matrix-synapse==$SYNAPSE_VERSION outside the checkout and print its path.
+#       Cache root: ${VESTIBULE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vestibule-dev}
+#   scripts/synapse.sh start DIR [--port N]          (or SYNAPSE_PORT=N scripts/synapse.sh start DIR)
+#       Write DIR/homeserver.yaml (+ log config, signing key), start Synapse in the background
+#       (pid in DIR/pid, log in DIR/homeserver.log), wait (max $SYNAPSE_START_TIMEOUT, 60 s) until it
+#       listens and /_matrix/client/versions answers, and print exactly one line on stdout: the base
+#       URL, e.g. http://127.0.0.1:38123. On failure: log tail on stderr, exit status 1.
+#       With --port/SYNAPSE_PORT and an existing DIR/homeserver.yaml for that port, the existing
+#       config, database and signing key are reused (restart tests). A DIR that already holds a
+#       database always keeps its port (the database is tied to server_name 127.0.0.1:PORT).
+#   scripts/synapse.sh stop DIR
+#       TERM the server (KILL after 10 s). Idempotent.
+#   scripts/synapse.sh register BASEURL LOCALPART PASSWORD
+#       Register a user with m.login.dummy; print the JSON response (user_id, access_token, device_id).
+#   scripts/synapse.sh url DIR
+#       Print the base URL of the server configured in DIR.
+#
+# Everything but `install` uses only python3's standard library for HTTP (no curl needed).
+set -euo pipefail
+
+SYNAPSE_VERSION=1.163.2
+CACHE_ROOT="${VESTIBULE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vestibule-dev}"
+VENV="$CACHE_ROOT/synapse-$SYNAPSE_VERSION"
+MARKER="$VENV/.vestibule-install-complete"
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TEMPLATE_DIR="$SCRIPT_DIR/../tests/support/synapse"
+START_TIMEOUT="${SYNAPSE_START_TIMEOUT:-60}"
+
+die() { echo "synapse.sh: $*" >&2; exit 1; }
+log() { echo "synapse.sh: $*" >&2; }
+
+usage() {
+  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# ---------------------------------------------------------------------------------------------- install
+
+ensure_venv_module() {
+  if python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    return
+  fi
+  command -v apt-get >/dev/null 2>&1 || die "python3 has no venv/ensurepip module and apt-get is missing"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  log "python3 venv module missing; installing python3-venv with apt-get"
+  "${sudo[@]}" apt-get update -qq >&2
+  # Debian names the package after the minor version (python3.11-venv) on some releases.
+  local minor
+  minor="$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq python3-venv >&2 \
+    || DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "python$minor-venv" >&2
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || die "python3 venv module still unavailable"
+}
+
+cmd_install() {
+  if [ -f "$MARKER" ] && [ -x "$VENV/bin/python" ]; then
+    echo "$VENV"
+    return
+  fi
+  mkdir -p "$CACHE_ROOT"
+  # Serialise concurrent installs (several test binaries may call `start` at once).
+  exec 9>"$CACHE_ROOT/.synapse-$SYNAPSE_VERSION.lock"
+  if command -v flock >/dev/null 2>&1; then flock 9; fi
+  if [ -f "$MARKER" ] && [ -x "$VENV/bin/python" ]; then
+    exec 9>&-
+    echo "$VENV"
+    return
+  fi
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+    || die "matrix-synapse $SYNAPSE_VERSION needs python3 >= 3.10 (found $(python3 --version 2>&1))"
+  ensure_venv_module
+  log "installing matrix-synapse==$SYNAPSE_VERSION into $VENV"
+  rm -rf "$VENV"   # a half-finished install (no marker) is redone from scratch
+  python3 -m venv "$VENV" >&2
+  "$VENV/bin/python" -m pip install --quiet "matrix-synapse==$SYNAPSE_VERSION" >&2
+  "$VENV/bin/python" -c 'import synapse.app.homeserver' >&2
+  date -u +%FT%TZ >"$MARKER"
+  exec 9>&-
+  echo "$VENV"
+}
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+free_port() {
+  python3 - <<'EOF'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+EOF
+}
+
+port_free() {
+  python3 - "$1" <<'EOF' >/dev/null 2>&1
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Twisted does: TIME_WAIT is fine
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.close()
+EOF
+}
+
+# http_ok URL -> exit 0 when GET answers 200
+http_ok() {
+  python3 - "$1" <<'EOF' >/dev/null 2>&1
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
+    sys.exit(0 if r.status == 200 else 1)
+EOF
+}
+
+pid_alive() {
+  local pidfile="$1"
+  [ -f "$pidfile" ] || return 1
+  local pid
+  pid="$(cat "$pidfile" 2>/dev/null || true)"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+configured_port() {
+  # The port of the listener in an existing homeserver.yaml (written by this script).
+  sed -n 's/^ *- port: \([0-9][0-9]*\) *$/\1/p' "$1/homeserver.yaml" | head -n1
+}
+
+write_config() {
+  local dir="$1" port="$2"
+  local sn="127.0.0.1:$port"
+  # server_name: "127.0.0.1:PORT".
+  #  * It must be unique per server: user IDs (@alice:127.0.0.1:PORT) and room IDs then differ between
+  #    concurrently running test servers, and a restart on the same port keeps the same identity.
+  #  * It equals the authority of public_baseurl, so a client that does discovery from the user ID
+  #    (GET https?://127.0.0.1:PORT/.well-known/matrix/client) reaches this very server, which answers
+  #    with base_url = public_baseurl and the extra rtc_foci content. Synapse serves
+  #    /.well-known/matrix/client on the client listener whenever public_baseurl is set.
+  #  * "localhost:PORT" would also be a valid server name, but then the user ID's host and the base URL
+  #    host differ (and "localhost" may resolve to ::1 first), which only adds confusion.
+  case "$dir" in *'"'*|*'\'*) die "DIR must not contain quotes or backslashes: $dir" ;; esac
+  local d="${dir//&/\\&}"; d="${d//|/\\|}"   # escape for the sed replacement
+  sed -e "s|@SERVER_NAME@|$sn|g" \
+      -e "s|@PORT@|$port|g" \
+      -e "s|@DIR@|$d|g" \
+      "$TEMPLATE_DIR/homeserver.yaml.in" >"$dir/homeserver.yaml"
+  sed -e "s|@DIR@|$d|g" "$TEMPLATE_DIR/log.config.in" >"$dir/log.config"
+}
+
+# ------------------------------------------------------------------------------------------------- start
+
+cmd_start() {
+  local dir="" port="${SYNAPSE_PORT:-}"
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --port) [ $# -ge 2 ] || usage; port="$2"; shift 2 ;;
+      --port=*) port="${1#--port=}"; shift ;;
+      -*) usage ;;
+      *) [ -z "$dir" ] || usage; dir="$1"; shift ;;
+    esac
+  done
+  [ -n "$dir" ] || usage
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+
+  if pid_alive "$dir/pid"; then
+    die "a server is already running from $dir (pid $(cat "$dir/pid")); stop it first"
+  fi
+
+  cmd_install >/dev/null
+
+  local old_port=""
+  [ ! -f "$dir/homeserver.yaml" ] || old_port="$(configured_port "$dir")"
+  if [ -z "$port" ] && [ -f "$dir/homeserver.db" ] && [ -n "$old_port" ]; then
+    # The database is tied to server_name 127.0.0.1:OLD_PORT; a new port would make Synapse refuse it.
+    log "$dir already holds a database for port $old_port; reusing that port"
+    port="$old_port"
+  fi
+  if [ -n "$port" ]; then
+    [[ "$port" =~ ^[0-9]+$ ]] || die "bad port: $port"
+    if [ -f "$dir/homeserver.db" ] && [ -n "$old_port" ] && [ "$old_port" != "$port" ]; then
+      die "$dir holds a database for server_name 127.0.0.1:$old_port; cannot start it on port $port"
+    fi
+    if [ "$old_port" = "$port" ]; then
+      log "reusing existing config in $dir (port $port)"
+    else
+      [ ! -f "$dir/homeserver.yaml" ] || log "config in $dir is for another port; rewriting it for $port"
+      write_config "$dir" "$port"
+    fi
+  else
+    port="$(free_port)"
+    write_config "$dir" "$port"
+  fi
+
+  if ! port_free "$port"; then
+    die "127.0.0.1:$port is already in use (another server?)"
+  fi
+
+  local py="$VENV/bin/python"
+  if [ ! -f "$dir/signing.key" ]; then
+    (cd "$dir" && "$py" -m synapse.app.homeserver -c "$dir/homeserver.yaml" --generate-keys) \
+      >>"$dir/homeserver.log" 2>&1 \
+      || { tail -n 40 "$dir/homeserver.log" >&2; die "generating the signing key failed"; }
+  fi
+
+  # Start detached: own session, no inherited stdout (so `$(scripts/synapse.sh start …)` returns).
+  local out="$dir/stdout.log"
+  local log_offset=0
+  [ ! -f "$dir/homeserver.log" ] || log_offset="$(wc -c <"$dir/homeserver.log")"
+  # os.setsid() in the exec'ed process itself (not setsid(1), which may fork and break the pid).
+  (cd "$dir" && exec "$py" -c '
+import os, sys
+try:
+    os.setsid()
+except OSError:
+    pass
+os.execv(sys.executable, [sys.executable, "-m", "synapse.app.homeserver", "-c", sys.argv[1]])
+' "$dir/homeserver.yaml" </dev/null >>"$out" 2>&1) &
+  local pid=$!
+  echo "$pid" >"$dir/pid"
+
+  local base="http://127.0.0.1:$port"
+  local deadline=$((SECONDS + START_TIMEOUT))
+  while true; do
+    # Ready = our process is alive, it logged that it listens on our port (so a stranger on the port
+    # cannot pass for it), and /versions answers.
+    if kill -0 "$pid" 2>/dev/null \
+        && tail -c "+$((log_offset + 1))" "$dir/homeserver.log" 2>/dev/null \
+           | grep -q "Synapse now listening on TCP port $port\$" \
+        && http_ok "$base/_matrix/client/versions"; then
+      echo "$base"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "Synapse exited during start-up (see $dir/homeserver.log, $out)"
+      break
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "Synapse did not answer /_matrix/client/versions within ${START_TIMEOUT}s"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.1
+  done
+  {
+    echo "----- last 40 lines of $dir/homeserver.log -----"
+    tail -n 40 "$dir/homeserver.log" 2>/dev/null || true
+    echo "----- last 40 lines of $out -----"
+    tail -n 40 "$out" 2>/dev/null || true
+  } >&2
+  rm -f "$dir/pid"
+  exit 1
+}
+
+# -------------------------------------------------------------------------------------------------- stop
+
+cmd_stop() {
+  [ $# -eq 1 ] || usage
+  local dir="$1" pid
+  [ -f "$dir/pid" ] || return 0
+  pid="$(cat "$dir/pid" 2>/dev/null || true)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "pid $pid ignored SIGTERM for 10 s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    fi
+  fi
+  rm -f "$dir/pid"
+}
+
+# ---------------------------------------------------------------------------------------------- register
+
+cmd_register() {
+  [ $# -eq 3 ] || usage
+  python3 - "$@" <<'EOF'
+import json, sys, urllib.error, urllib.request
+
+base, localpart, password = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+url = base + "/_matrix/client/v3/register"
+
+def post(body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw)
+        except ValueError:
+            return e.code, {"raw": raw.decode(errors="replace")}
+
+body = {"username": localpart, "password": password, "initial_device_display_name": "vestibule-test",
+        "auth": {"type": "m.login.dummy"}}
+status, resp = post(body)
+if status == 401 and "session" in resp:
+    # User-interactive auth: repeat the dummy stage within the server's session.
+    body["auth"] = {"type": "m.login.dummy", "session": resp["session"]}
+    status, resp = post(body)
+if status != 200:
+    print(f"synapse.sh: register {localpart} failed: HTTP {status} {json.dumps(resp)}", file=sys.stderr)
+    sys.exit(1)
+print(json.dumps(resp))
+EOF
+}
+
+cmd_url() {
+  [ $# -eq 1 ] || usage
+  local port
+  port="$(configured_port "$1")"
+  [ -n "$port" ] || die "no homeserver.yaml in $1"
+  echo "http://127.0.0.1:$port"
+}
+
+# ------------------------------------------------------------------------------------------------- main
+
+[ $# -ge 1 ] || usage
+sub="$1"; shift
+case "$sub" in
+  install) [ $# -eq 0 ] || usage; cmd_install ;;
+  start) cmd_start "$@" ;;
+  stop) cmd_stop "$@" ;;
+  register) cmd_register "$@" ;;
+  url) cmd_url "$@" ;;
+  -h|--help|help) usage ;;
+  *) usage ;;
+esac

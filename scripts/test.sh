@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs Vestibule's whole test suite, installing what is missing first.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib/setup.sh
+
+ensure_cargo
+ensure_debian_packages "${BUILD_PACKAGES[@]}"
+
+echo "== format" >&2
+cargo fmt --all -- --check
+echo "== lint" >&2
+cargo clippy --all-targets --locked -- -D warnings
+echo "== tests" >&2
+cargo test --all-targets --locked

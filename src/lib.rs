@@ -1,0 +1,9 @@
+//! Vestibule: a native desktop app for Matrix calls.
+//!
+//! [`rtc`] is the pure MatrixRTC protocol core: memberships of every wire form, call lobbies,
+//! ringing decisions, what we publish, and our own membership's state machine.
+
+#![warn(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod rtc;

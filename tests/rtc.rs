@@ -1,0 +1,11 @@
+//! Tests of the pure MatrixRTC core (`src/rtc`), one module per concern.
+
+mod rtc {
+    pub mod factory;
+    mod lobby;
+    mod membership;
+    mod own;
+    mod properties;
+    mod publish;
+    mod ring;
+}
