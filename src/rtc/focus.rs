@@ -31,12 +31,24 @@ impl Focus {
 
     /// Reads a focus object leniently; `None` only when it is not an object.
     pub fn from_json(value: &Value) -> Option<Self> {
-        let obj = value.as_object()?;
-        Some(Self {
-            kind: str_field(obj, "type").unwrap_or("unknown").to_owned(),
-            livekit_service_url: str_field(obj, "livekit_service_url").map(str::to_owned),
-            livekit_alias: str_field(obj, "livekit_alias").map(str::to_owned),
-        })
+        let mut focus = Self {
+            kind: String::new(),
+            livekit_service_url: None,
+            livekit_alias: None,
+        };
+        for (key, v) in value.as_object()? {
+            let Some(text) = v.as_str() else { continue };
+            match key.as_str() {
+                "type" => focus.kind = text.to_owned(),
+                "livekit_service_url" => focus.livekit_service_url = Some(text.to_owned()),
+                "livekit_alias" => focus.livekit_alias = Some(text.to_owned()),
+                _ => {}
+            }
+        }
+        if focus.kind.is_empty() {
+            focus.kind = "unknown".to_owned();
+        }
+        Some(focus)
     }
 
     /// The focus as published, with `livekit_alias` set to `alias` when it has none.

@@ -12,7 +12,11 @@ pub fn str_field<'a>(obj: &'a Object, key: &str) -> Option<&'a str> {
 
 /// `obj[key]` as a non-negative integer, if it is one (integral floats are accepted).
 pub fn u64_field(obj: &Object, key: &str) -> Option<u64> {
-    let v = obj.get(key)?;
+    obj.get(key).and_then(lenient_u64)
+}
+
+/// A JSON value as a non-negative integer, if it is one (integral floats are accepted).
+pub fn lenient_u64(v: &Value) -> Option<u64> {
     v.as_u64().or_else(|| {
         v.as_f64()
             .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0 && *f < 9.0e15)

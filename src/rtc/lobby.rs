@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::focus::{Focus, FocusSelection};
 use super::membership::{
-    CallIntent, Membership, MembershipEvent, Rejection, SlotKey, WireForm, parse_membership_event,
+    CallIntent, Membership, MembershipEvent, Rejection, SlotKey, WireForm, membership_type,
+    parse_membership_event,
 };
 use super::{APPLICATION_CALL, SCOPE_ROOM};
 
@@ -32,14 +33,6 @@ impl CallKey {
             application: APPLICATION_CALL.to_owned(),
             call_id: String::new(),
             scope: SCOPE_ROOM.to_owned(),
-        }
-    }
-
-    fn of(m: &Membership) -> Self {
-        Self {
-            application: m.application.clone(),
-            call_id: m.call_id.clone(),
-            scope: m.scope.clone(),
         }
     }
 }
@@ -194,9 +187,11 @@ impl Lobby {
                 Ok(())
             }
             Err(reason) => {
-                if let Some(key) = ev.state_key {
+                if let (Some(key), Some(event_type)) =
+                    (ev.state_key, membership_type(ev.event_type))
+                {
                     self.slots.remove(&SlotKey {
-                        event_type: ev.event_type.to_owned(),
+                        event_type,
                         key: key.to_owned(),
                     });
                 }
@@ -208,7 +203,8 @@ impl Lobby {
     /// Derives the calls at `now_ms`; returns whether they changed.
     fn evaluate(&mut self, now_ms: u64) -> bool {
         let mut next_expiry: Option<u64> = None;
-        let mut grouped: BTreeMap<CallKey, BTreeMap<(&str, &str), Vec<&Membership>>> =
+        // Borrowed keys: nothing is allocated per membership, only per call and participant.
+        let mut grouped: BTreeMap<CallRef<'_>, BTreeMap<DeviceRef<'_>, Vec<&Membership>>> =
             BTreeMap::new();
         for m in self.slots.values().flatten() {
             if !m.is_active_at(now_ms)
@@ -220,7 +216,7 @@ impl Lobby {
             let at = m.expires_at_ms();
             next_expiry = Some(next_expiry.map_or(at, |n| n.min(at)));
             grouped
-                .entry(CallKey::of(m))
+                .entry((m.application.as_str(), m.call_id.as_str(), m.scope.as_str()))
                 .or_default()
                 .entry((m.user_id.as_str(), m.device_id.as_str()))
                 .or_default()
@@ -228,7 +224,14 @@ impl Lobby {
         }
         let calls: Vec<Call> = grouped
             .into_iter()
-            .map(|(key, devices)| build_call(key, devices.into_values()))
+            .map(|((application, call_id, scope), devices)| {
+                let key = CallKey {
+                    application: application.to_owned(),
+                    call_id: call_id.to_owned(),
+                    scope: scope.to_owned(),
+                };
+                build_call(key, devices.into_values())
+            })
             .collect();
         self.next_expiry_ms = next_expiry;
         let changed = calls != self.calls;
@@ -236,6 +239,11 @@ impl Lobby {
         changed
     }
 }
+
+/// A call's key, borrowed from a membership: (application, call id, scope).
+type CallRef<'a> = (&'a str, &'a str, &'a str);
+/// A participant's key, borrowed from a membership: (user, device).
+type DeviceRef<'a> = (&'a str, &'a str);
 
 /// Merges each device's memberships into one participant and resolves the active foci.
 fn build_call<'a>(key: CallKey, devices: impl Iterator<Item = Vec<&'a Membership>>) -> Call {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::focus::{Focus, FocusActive, foci_from_json};
-use super::json::{Object, array_field, obj_field, str_field, u64_field};
+use super::json::{Object, array_field, lenient_u64, obj_field, str_field, u64_field};
 use super::state_key::{StateKey, StateKeyError};
 use super::{
     CALL_MEMBER, CALL_MEMBER_STABLE, DEFAULT_MEMBERSHIP_EXPIRES_MS, DEFAULT_STICKY_DURATION_MS,
@@ -124,8 +124,8 @@ pub struct MembershipEvent<'a> {
 /// Identifies the slot a membership event fills: later events with the same key replace it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SlotKey {
-    /// The event type.
-    pub event_type: String,
+    /// The event type (one of the membership types).
+    pub event_type: &'static str,
     /// The state key, or `sender|sticky_key` for sticky events.
     pub key: String,
 }
@@ -180,10 +180,19 @@ pub enum Rejection {
 
 /// Whether `event_type` is one of the membership event types.
 pub fn is_membership_type(event_type: &str) -> bool {
-    matches!(
-        event_type,
-        CALL_MEMBER | CALL_MEMBER_STABLE | RTC_MEMBER | RTC_MEMBER_STICKY
-    )
+    membership_type(event_type).is_some()
+}
+
+/// The membership type constant equal to `event_type`, if it is one.
+pub(crate) fn membership_type(event_type: &str) -> Option<&'static str> {
+    [
+        CALL_MEMBER,
+        CALL_MEMBER_STABLE,
+        RTC_MEMBER,
+        RTC_MEMBER_STICKY,
+    ]
+    .into_iter()
+    .find(|t| *t == event_type)
 }
 
 /// Parses and validates a membership event of any form.
@@ -228,7 +237,8 @@ fn parse_call_member(
     let state_key = owned_key(ev, key)?;
     let obj = content_object(ev)?;
     let slot = SlotKey {
-        event_type: ev.event_type.to_owned(),
+        event_type: membership_type(ev.event_type)
+            .ok_or_else(|| Rejection::UnknownEventType(ev.event_type.to_owned()))?,
         key: key.to_owned(),
     };
     if is_leave(obj) {
@@ -267,39 +277,84 @@ fn session_fields(
     key_device: Option<&str>,
     form: WireForm,
 ) -> Result<Membership, Rejection> {
-    let application =
-        str_field(obj, "application").ok_or(Rejection::MissingField("application"))?;
-    let device_id = str_field(obj, "device_id")
+    // One pass over the keys: this is the hot path when a large account's lobbies are built.
+    let mut f = SessionFieldRefs::default();
+    for (key, value) in obj {
+        let slot = match key.as_str() {
+            "application" => &mut f.application,
+            "device_id" => &mut f.device_id,
+            "created_ts" => &mut f.created_ts,
+            "expires" => &mut f.expires,
+            "expires_ts" => &mut f.expires_ts,
+            "foci_preferred" => &mut f.foci_preferred,
+            "foci_active" => &mut f.foci_active,
+            "membershipID" => &mut f.membership_id,
+            "call_id" => &mut f.call_id,
+            "scope" => &mut f.scope,
+            "focus_active" => &mut f.focus_active,
+            INTENT_KEY => &mut f.intent,
+            _ => continue,
+        };
+        *slot = Some(value);
+    }
+    let application = as_str(f.application).ok_or(Rejection::MissingField("application"))?;
+    let device_id = as_str(f.device_id)
         .or(key_device)
         .ok_or(Rejection::MissingField("device_id"))?;
-    let created_ts = u64_field(obj, "created_ts").unwrap_or(ev.origin_server_ts);
-    let expires_ms = u64_field(obj, "expires")
-        .or_else(|| u64_field(obj, "expires_ts").map(|at| at.saturating_sub(created_ts)))
+    let created_ts = as_u64(f.created_ts).unwrap_or(ev.origin_server_ts);
+    let expires_ms = as_u64(f.expires)
+        .or_else(|| as_u64(f.expires_ts).map(|at| at.saturating_sub(created_ts)))
         .unwrap_or(DEFAULT_MEMBERSHIP_EXPIRES_MS);
-    let mut foci_preferred = foci_from_json(array_field(obj, "foci_preferred"));
+    let mut foci_preferred = foci_from_json(f.foci_preferred.and_then(Value::as_array));
     if foci_preferred.is_empty() {
         // The array form names the focus it uses in `foci_active`.
-        foci_preferred = foci_from_json(array_field(obj, "foci_active"));
+        foci_preferred = foci_from_json(f.foci_active.and_then(Value::as_array));
     }
     Ok(Membership {
         user_id: ev.sender.to_owned(),
         device_id: device_id.to_owned(),
-        member_id: str_field(obj, "membershipID")
+        member_id: as_str(f.membership_id)
             .map(str::to_owned)
             .unwrap_or_else(|| format!("{}:{device_id}", ev.sender)),
         application: application.to_owned(),
-        call_id: str_field(obj, "call_id").unwrap_or("").to_owned(),
-        scope: str_field(obj, "scope")
-            .unwrap_or(super::SCOPE_ROOM)
-            .to_owned(),
+        call_id: as_str(f.call_id).unwrap_or("").to_owned(),
+        scope: as_str(f.scope).unwrap_or(super::SCOPE_ROOM).to_owned(),
         created_ts,
         expires_ms,
-        focus_active: obj_field(obj, "focus_active").map(FocusActive::from_json),
+        focus_active: f
+            .focus_active
+            .and_then(Value::as_object)
+            .map(FocusActive::from_json),
         foci_preferred,
-        intent: str_field(obj, INTENT_KEY).map(CallIntent::parse),
+        intent: as_str(f.intent).map(CallIntent::parse),
         form,
         event_id: ev.event_id.map(str::to_owned),
     })
+}
+
+fn as_str(v: Option<&Value>) -> Option<&str> {
+    v.and_then(Value::as_str)
+}
+
+fn as_u64(v: Option<&Value>) -> Option<u64> {
+    v.and_then(lenient_u64)
+}
+
+/// The fields of a session-form content, found in one pass.
+#[derive(Default)]
+struct SessionFieldRefs<'a> {
+    application: Option<&'a Value>,
+    device_id: Option<&'a Value>,
+    created_ts: Option<&'a Value>,
+    expires: Option<&'a Value>,
+    expires_ts: Option<&'a Value>,
+    foci_preferred: Option<&'a Value>,
+    foci_active: Option<&'a Value>,
+    membership_id: Option<&'a Value>,
+    call_id: Option<&'a Value>,
+    scope: Option<&'a Value>,
+    focus_active: Option<&'a Value>,
+    intent: Option<&'a Value>,
 }
 
 /// The `member` object of §1c/§1d: id, device and user, the user checked against the sender.
@@ -331,7 +386,8 @@ fn parse_rtc_member(
     let state_key = owned_key(ev, key)?;
     let obj = content_object(ev)?;
     let slot = SlotKey {
-        event_type: ev.event_type.to_owned(),
+        event_type: membership_type(ev.event_type)
+            .ok_or_else(|| Rejection::UnknownEventType(ev.event_type.to_owned()))?,
         key: key.to_owned(),
     };
     if is_leave(obj) {
@@ -383,7 +439,7 @@ fn parse_sticky(ev: &MembershipEvent<'_>) -> Result<ParsedMembershipEvent, Rejec
         .or(member_id)
         .ok_or(Rejection::MissingField("msc4354_sticky_key"))?;
     let slot = SlotKey {
-        event_type: RTC_MEMBER_STICKY.to_owned(),
+        event_type: RTC_MEMBER_STICKY,
         key: format!("{}|{slot_id}", ev.sender),
     };
     if obj

@@ -171,6 +171,7 @@ pub struct OwnMembership {
     failures: u32,
     failed: Option<Failure>,
     notice: Option<Notice>,
+    warned: bool,
 }
 
 impl OwnMembership {
@@ -199,6 +200,7 @@ impl OwnMembership {
             failures: 0,
             failed: None,
             notice: None,
+            warned: false,
         }
     }
 
@@ -214,6 +216,10 @@ impl OwnMembership {
 
     /// We want to be in the call.
     pub fn join(&mut self) {
+        if !self.delayed_events && !self.warned {
+            self.warned = true;
+            self.notice = Some(Notice::NoDelayedEvents);
+        }
         self.want_joined = true;
         self.failed = None;
         self.failures = 0;
@@ -409,7 +415,10 @@ impl OwnMembership {
             (Failure::Unsupported, Request::Schedule | Request::Restart | Request::FireLeave) => {
                 self.delayed_events = false;
                 self.delay_id = None;
-                self.notice = Some(Notice::NoDelayedEvents);
+                if !self.warned {
+                    self.warned = true;
+                    self.notice = Some(Notice::NoDelayedEvents);
+                }
             }
             (Failure::NotFound, Request::Restart) => {
                 // The delayed leave is gone, and may have fired: schedule anew and publish again.

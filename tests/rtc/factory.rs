@@ -76,23 +76,23 @@ impl Ev {
 }
 
 fn ev(event_type: &str, state_key: Option<String>, sender: &str, content: Value) -> Ev {
+    let event_id = format!(
+        "$ev-{}",
+        readable_id(sender, &state_key.clone().unwrap_or_default())
+    );
     Ev {
         event_type: event_type.to_owned(),
         state_key,
         sender: sender.to_owned(),
         content,
         origin_server_ts: T0,
-        event_id: format!("$ev-{}", fastrand_id(sender, &state_key_or(&state_key))),
+        event_id,
         sticky_duration_ms: None,
     }
 }
 
-fn state_key_or(k: &Option<String>) -> String {
-    k.clone().unwrap_or_default()
-}
-
 /// A stable, readable event id from its parts.
-fn fastrand_id(a: &str, b: &str) -> String {
+fn readable_id(a: &str, b: &str) -> String {
     format!("{}{}", a.trim_start_matches('@'), b).replace([':', '.', '@', '_'], "")
 }
 
@@ -139,7 +139,12 @@ pub fn array(user: &str, devices: &[&str]) -> Ev {
              "membershipID":format!("m-{d}")})
         })
         .collect();
-    ev(CALL_MEMBER, Some(user.to_owned()), user, json!({ "memberships": memberships }))
+    ev(
+        CALL_MEMBER,
+        Some(user.to_owned()),
+        user,
+        json!({ "memberships": memberships }),
+    )
 }
 
 /// The sticky timeline form (§1d) for `user` on `device`.
