@@ -6,4 +6,9 @@
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cli;
+pub mod config;
+pub mod matrix;
+pub mod ring;
 pub mod rtc;
+pub mod secrets;

@@ -171,6 +171,11 @@ impl Lobby {
         self.next_expiry_ms
     }
 
+    /// Every slot (state key) with the memberships it holds, active or not.
+    pub fn slots(&self) -> impl Iterator<Item = (&SlotKey, &[Membership])> {
+        self.slots.iter().map(|(k, v)| (k, v.as_slice()))
+    }
+
     /// Every stored membership, active or not.
     pub fn memberships(&self) -> impl Iterator<Item = &Membership> {
         self.slots.values().flatten()

@@ -121,6 +121,27 @@ pub struct MembershipEvent<'a> {
     pub sticky_duration_ms: Option<u64>,
 }
 
+impl<'a> MembershipEvent<'a> {
+    /// Reads the fields of a whole event as the homeserver serves it (`type`, `state_key`,
+    /// `sender`, `content`, `origin_server_ts`, `event_id`, `msc4354_sticky.duration_ms`).
+    pub fn from_event_json(event: &'a Value) -> Option<Self> {
+        Some(Self {
+            event_type: event.get("type")?.as_str()?,
+            state_key: event.get("state_key").and_then(Value::as_str),
+            sender: event.get("sender")?.as_str()?,
+            content: event.get("content")?,
+            origin_server_ts: event
+                .get("origin_server_ts")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            event_id: event.get("event_id").and_then(Value::as_str),
+            sticky_duration_ms: event
+                .pointer("/msc4354_sticky/duration_ms")
+                .and_then(Value::as_u64),
+        })
+    }
+}
+
 /// Identifies the slot a membership event fills: later events with the same key replace it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SlotKey {

@@ -209,6 +209,11 @@ impl OwnMembership {
         self.form
     }
 
+    /// The state key this machine publishes under.
+    pub fn state_key(&self) -> String {
+        self.params.state_key(self.form)
+    }
+
     /// The id of our current membership event, once published.
     pub fn event_id(&self) -> Option<&str> {
         self.event_id.as_deref()

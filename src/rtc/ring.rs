@@ -72,6 +72,22 @@ pub struct NotificationEvent<'a> {
     pub origin_server_ts: u64,
 }
 
+impl<'a> NotificationEvent<'a> {
+    /// Reads the fields of a whole event as the homeserver serves it.
+    pub fn from_event_json(event: &'a Value) -> Option<Self> {
+        Some(Self {
+            event_type: event.get("type")?.as_str()?,
+            event_id: event.get("event_id")?.as_str()?,
+            sender: event.get("sender")?.as_str()?,
+            content: event.get("content")?,
+            origin_server_ts: event
+                .get("origin_server_ts")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        })
+    }
+}
+
 /// A parsed call notification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {

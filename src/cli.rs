@@ -1,0 +1,589 @@
+//! The command line: the same worker as the window, driven from a terminal or a script.
+//!
+//! Exit codes: 0 ok, 1 a runtime error (one sentence on stderr), 2 usage. Without `--json` the
+//! output is for people; with it, every line is one JSON object whose fields are documented in
+//! the README and kept stable.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::config::{DEFAULT_PROFILE, ProfilePaths, Settings};
+use crate::matrix::{
+    self, Command, Connection, FocusInfo, OwnCallState, RoomLobby, Update, WorkerConfig,
+};
+use crate::ring::SilentRinger;
+use crate::rtc::ring::NotifyKind;
+use crate::rtc::{CallIntent, Lobby, MembershipEvent};
+
+/// Vestibule: Matrix calls on the desktop.
+#[derive(Debug, Parser)]
+#[command(name = "vestibule", version, about)]
+pub struct Cli {
+    /// The profile (a separate account) to use.
+    #[arg(long, global = true, env = "VESTIBULE_PROFILE", default_value = DEFAULT_PROFILE)]
+    pub profile: String,
+    /// What to do; nothing opens the window.
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Intent {
+    /// An audio call.
+    Audio,
+    /// A video call.
+    Video,
+}
+
+impl From<Intent> for CallIntent {
+    fn from(i: Intent) -> Self {
+        match i {
+            Intent::Audio => CallIntent::Audio,
+            Intent::Video => CallIntent::Video,
+        }
+    }
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Sign in; the password is read from stdin when it is not a terminal, else prompted.
+    Login {
+        /// Server name (matrix.org) or URL.
+        homeserver: String,
+        /// Localpart or full user id.
+        user: String,
+    },
+    /// Sign out and remove every local trace of the account.
+    Logout,
+    /// Sync once and print every joined room's call lobby.
+    Lobbies {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stream changes (lobbies, rings, connection) until interrupted.
+    Watch {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Decide rings but play no sound and show no notification.
+        #[arg(long)]
+        silent: bool,
+    },
+    /// Join a room's call and stay until interrupted (SIGINT/SIGTERM), then leave.
+    Join {
+        /// Room id or alias.
+        room: String,
+        /// Ring the room once joined.
+        #[arg(long, conflicts_with = "notify")]
+        ring: bool,
+        /// Notify the room (no ringtone) once joined.
+        #[arg(long)]
+        notify: bool,
+        /// Audio or video.
+        #[arg(long, value_enum, default_value_t = Intent::Video)]
+        intent: Intent,
+        /// An SFU focus (LiveKit JWT service URL) to prefer; repeatable.
+        #[arg(long = "focus", value_name = "URL")]
+        foci: Vec<String>,
+    },
+    /// Join and ring: `ring` in direct chats, a notification elsewhere.
+    Ring {
+        /// Room id or alias.
+        room: String,
+        /// Audio or video.
+        #[arg(long, value_enum, default_value_t = Intent::Video)]
+        intent: Intent,
+    },
+    /// Leave a room's call.
+    Leave {
+        /// Room id or alias.
+        room: String,
+    },
+    /// Decline the call ringing in a room.
+    Decline {
+        /// Room id or alias.
+        room: String,
+    },
+    /// The SFU foci Vestibule would use, best first.
+    Foci {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the call lobby of a room from its state events (the JSON array that
+    /// `GET /_matrix/client/v3/rooms/{roomId}/state` returns), read from FILE or stdin.
+    Inspect {
+        /// The state events; `-` or nothing reads stdin.
+        file: Option<PathBuf>,
+        /// Evaluate at this time (ms since the epoch) instead of now.
+        #[arg(long)]
+        now_ms: Option<u64>,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a command; `Err` holds the one sentence for stderr (exit code 1).
+pub fn run(profile: &str, cmd: Cmd) -> Result<(), String> {
+    if let Cmd::Inspect { file, now_ms, json } = cmd {
+        return inspect(file, now_ms, json);
+    }
+    let paths = ProfilePaths::resolve(profile).map_err(|e| e.to_string())?;
+    let (settings, warning) = Settings::load(&paths.config_file);
+    if let Some(warning) = warning {
+        eprintln!("{warning}");
+    }
+    let password = match &cmd {
+        Cmd::Login { user, .. } => Some(read_password(user)?),
+        _ => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("Could not start: {e}."))?;
+    runtime.block_on(async move {
+        let config = WorkerConfig::new(paths, settings, Arc::new(SilentRinger));
+        let handle = matrix::spawn(config, Arc::new(|| {}));
+        let mut session = CliSession {
+            commands: handle.commands,
+            updates: handle.updates,
+            failure: None,
+        };
+        let result = session.drive(cmd, password).await;
+        // Always wind down: leave calls, stop syncing.
+        session.finish().await;
+        result.and(session.failure.map_or(Ok(()), Err))
+    })
+}
+
+struct CliSession {
+    commands: tokio::sync::mpsc::UnboundedSender<Command>,
+    updates: tokio::sync::mpsc::UnboundedReceiver<Update>,
+    failure: Option<String>,
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+impl CliSession {
+    fn send(&self, cmd: Command) {
+        // The worker only goes away after `Stopped`, which ends every loop below.
+        let _ = self.commands.send(cmd);
+    }
+
+    async fn next(&mut self) -> Result<Update, String> {
+        match self.updates.recv().await {
+            Some(Update::Fatal { message }) => Err(message),
+            Some(update) => Ok(update),
+            None => Err("Vestibule stopped unexpectedly.".into()),
+        }
+    }
+
+    /// Waits until signed in; a missing session is an error for every command but `login`.
+    async fn signed_in(&mut self) -> Result<(String, String), String> {
+        loop {
+            match self.next().await? {
+                Update::SignedIn { user_id, device_id } => return Ok((user_id, device_id)),
+                Update::NeedsLogin => {
+                    return Err(
+                        "Not signed in: run `vestibule login HOMESERVER USER` first.".into(),
+                    );
+                }
+                Update::Error { message } => eprintln!("{message}"),
+                _ => {}
+            }
+        }
+    }
+
+    async fn finish(&mut self) {
+        self.send(Command::Quit);
+        while let Some(update) = self.updates.recv().await {
+            match update {
+                Update::Stopped => break,
+                Update::Error { message } => eprintln!("{message}"),
+                _ => {}
+            }
+        }
+    }
+
+    async fn drive(&mut self, cmd: Cmd, password: Option<String>) -> Result<(), String> {
+        match cmd {
+            Cmd::Login { homeserver, user } => loop {
+                match self.next().await? {
+                    Update::NeedsLogin => self.send(Command::Login {
+                        homeserver: homeserver.clone(),
+                        user: user.clone(),
+                        password: password.clone().unwrap_or_default(),
+                    }),
+                    Update::SignedIn { user_id, device_id } => {
+                        println!("Signed in as {user_id} (device {device_id}).");
+                        return Ok(());
+                    }
+                    Update::LoginFailed { reason } => return Err(reason),
+                    _ => {}
+                }
+            },
+            Cmd::Logout => {
+                let (user_id, _) = self.signed_in().await?;
+                self.send(Command::Logout);
+                loop {
+                    match self.next().await? {
+                        Update::SignedOut => {
+                            println!("Signed out {user_id}.");
+                            return Ok(());
+                        }
+                        Update::Error { message } => return Err(message),
+                        _ => {}
+                    }
+                }
+            }
+            Cmd::Lobbies { json } => {
+                self.signed_in().await?;
+                let rooms = self.first_rooms().await?;
+                print_rooms(&rooms, json);
+                Ok(())
+            }
+            Cmd::Watch { json, silent: _ } => {
+                self.signed_in().await?;
+                self.watch(json).await
+            }
+            Cmd::Join {
+                room,
+                ring,
+                notify,
+                intent,
+                foci,
+            } => {
+                self.signed_in().await?;
+                let notify = match (ring, notify) {
+                    (true, _) => Some(NotifyKind::Ring),
+                    (_, true) => Some(NotifyKind::Notification),
+                    _ => None,
+                };
+                self.send(Command::Join {
+                    room: room.clone(),
+                    intent: intent.into(),
+                    notify,
+                    foci,
+                });
+                self.stay_joined().await
+            }
+            Cmd::Ring { room, intent } => {
+                self.signed_in().await?;
+                self.send(Command::Ring {
+                    room,
+                    intent: intent.into(),
+                });
+                self.stay_joined().await
+            }
+            Cmd::Leave { room } => {
+                self.signed_in().await?;
+                self.first_rooms().await?;
+                self.send(Command::Leave { room });
+                self.errors_until_stopped().await
+            }
+            Cmd::Decline { room } => {
+                self.signed_in().await?;
+                self.first_rooms().await?;
+                self.send(Command::Decline { room: Some(room) });
+                self.errors_until_stopped().await
+            }
+            Cmd::Foci { json } => {
+                self.signed_in().await?;
+                loop {
+                    if let Update::Foci { foci } = self.next().await? {
+                        print_foci(&foci, json);
+                        return Ok(());
+                    }
+                }
+            }
+            Cmd::Inspect { .. } => Ok(()),
+        }
+    }
+
+    /// Waits for the first complete sync.
+    async fn first_rooms(&mut self) -> Result<Vec<RoomLobby>, String> {
+        loop {
+            match self.next().await? {
+                Update::Rooms { rooms } => return Ok(rooms),
+                Update::Connection {
+                    connection: Connection::Offline { reason, .. },
+                } => return Err(reason),
+                Update::Error { message } => eprintln!("{message}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Quits, and turns the first error reported before stopping into the failure.
+    async fn errors_until_stopped(&mut self) -> Result<(), String> {
+        self.send(Command::Quit);
+        while let Some(update) = self.updates.recv().await {
+            match update {
+                Update::Error { message } if self.failure.is_none() => self.failure = Some(message),
+                Update::Stopped => break,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn watch(&mut self, json: bool) -> Result<(), String> {
+        loop {
+            tokio::select! {
+                () = interrupted() => return Ok(()),
+                update = self.next() => {
+                    let update = update?;
+                    if json {
+                        match serde_json::to_string(&update) {
+                            Ok(line) => println!("{line}"),
+                            Err(e) => return Err(format!("Could not write JSON: {e}.")),
+                        }
+                    } else {
+                        print_update(&update);
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a join: report our state until interrupted, then leave.
+    async fn stay_joined(&mut self) -> Result<(), String> {
+        let mut room_id: Option<String> = None;
+        loop {
+            tokio::select! {
+                () = interrupted() => return Ok(()),
+                update = self.next() => match update? {
+                    Update::Lobby { lobby } if room_id.as_ref().is_none_or(|r| *r == lobby.room_id) && lobby.own != OwnCallState::NotJoined => {
+                        match &lobby.own {
+                            OwnCallState::Failed { reason } => return Err(reason.clone()),
+                            OwnCallState::Joined => println!("Joined the call in {}.", lobby.name),
+                            OwnCallState::Leaving => println!("Leaving the call in {}.", lobby.name),
+                            _ => {}
+                        }
+                        room_id = Some(lobby.room_id);
+                    }
+                    Update::Error { message } => {
+                        if room_id.is_none() {
+                            return Err(message);
+                        }
+                        eprintln!("{message}");
+                    }
+                    Update::Notice { message } => eprintln!("{message}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn read_password(user: &str) -> Result<String, String> {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        rpassword::prompt_password(format!("Password for {user}: "))
+            .map_err(|e| format!("Could not read the password: {e}."))?
+    } else {
+        let mut s = String::new();
+        stdin
+            .lock()
+            .read_to_string(&mut s)
+            .map_err(|e| format!("Could not read the password: {e}."))?;
+        s.lines().next().unwrap_or_default().to_owned()
+    };
+    if password.is_empty() {
+        return Err("No password was given.".into());
+    }
+    Ok(password)
+}
+
+fn bold(s: &str) -> String {
+    if std::io::stdout().is_terminal() {
+        format!("\x1b[1m{s}\x1b[0m")
+    } else {
+        s.to_owned()
+    }
+}
+
+fn duration(ms: u64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+fn print_rooms(rooms: &[RoomLobby], json: bool) {
+    if json {
+        println!("{}", json!({ "rooms": rooms }));
+        return;
+    }
+    if rooms.is_empty() {
+        println!("No rooms.");
+    }
+    let now = matrix::now_ms();
+    let width = rooms
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    for room in rooms {
+        let summary = match room.calls.first() {
+            None => "no call".to_owned(),
+            Some(call) => format!(
+                "{} in call, {}, {}",
+                call.participants.len(),
+                call.intent().map_or("call", |i| i.as_str()),
+                duration(now.saturating_sub(call.started_ts()))
+            ),
+        };
+        let own = match &room.own {
+            OwnCallState::NotJoined => String::new(),
+            other => format!(" [{}]", own_word(other)),
+        };
+        println!(
+            "{:<width$}  {summary}{own}  {}",
+            bold(&room.name),
+            room.room_id,
+            width = width
+        );
+        for call in &room.calls {
+            for p in &call.participants {
+                let focus = p
+                    .active_focus
+                    .as_ref()
+                    .and_then(|f| f.livekit_service_url.as_deref())
+                    .unwrap_or("-");
+                println!(
+                    "    {:<32} {:<14} {:>8}  {focus}",
+                    p.user_id,
+                    p.device_id,
+                    duration(now.saturating_sub(p.joined_ts))
+                );
+            }
+        }
+    }
+}
+
+fn own_word(state: &OwnCallState) -> &str {
+    match state {
+        OwnCallState::NotJoined => "not joined",
+        OwnCallState::Joining => "joining",
+        OwnCallState::Joined => "joined",
+        OwnCallState::Leaving => "leaving",
+        OwnCallState::Failed { reason } => reason,
+    }
+}
+
+fn print_foci(foci: &[FocusInfo], json: bool) {
+    if json {
+        println!("{}", json!({ "foci": foci }));
+        return;
+    }
+    if foci.is_empty() {
+        println!("No SFU foci: add one to the config file or pass --focus URL.");
+    }
+    for f in foci {
+        let source = match f.source {
+            matrix::FocusSource::User => "yours",
+            matrix::FocusSource::Transports => "homeserver",
+            matrix::FocusSource::WellKnown => "well-known",
+        };
+        println!(
+            "{:<60} {source}",
+            f.focus.livekit_service_url.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+fn print_update(update: &Update) {
+    match update {
+        Update::Rooms { rooms } => print_rooms(rooms, false),
+        Update::Lobby { lobby } => print_rooms(std::slice::from_ref(lobby), false),
+        Update::Ringing { alert } => println!(
+            "{} {} is calling in {}{}",
+            bold("Ringing:"),
+            alert.caller_name,
+            alert.room_name,
+            if alert.muted { " (muted)" } else { "" }
+        ),
+        Update::RingStopped { call, reason } => {
+            println!("Stopped ringing in {}: {reason}.", call.room_id)
+        }
+        Update::Connection { connection } => match connection {
+            Connection::Syncing => println!("Syncing…"),
+            Connection::Online => {}
+            Connection::Offline {
+                retry_in_secs,
+                reason,
+            } => {
+                println!("Offline: {reason} Retrying in {retry_in_secs} s.")
+            }
+        },
+        Update::Notice { message } | Update::Error { message } => eprintln!("{message}"),
+        _ => {}
+    }
+}
+
+fn inspect(file: Option<PathBuf>, now_ms: Option<u64>, json: bool) -> Result<(), String> {
+    let text = match file.filter(|f| f.as_os_str() != "-") {
+        Some(path) => std::fs::read_to_string(&path)
+            .map_err(|e| format!("Could not read {}: {e}.", path.display()))?,
+        None => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| format!("Could not read standard input: {e}."))?;
+            s
+        }
+    };
+    let events: Vec<serde_json::Value> = serde_json::from_str(&text)
+        .map_err(|e| format!("The input is not a JSON array of events: {e}."))?;
+    let now_ms = now_ms.unwrap_or_else(matrix::now_ms);
+    let membership_events = events
+        .iter()
+        .filter_map(MembershipEvent::from_event_json)
+        .filter(|ev| crate::rtc::membership::is_membership_type(ev.event_type));
+    let (lobby, rejected) = Lobby::from_events(membership_events, now_ms);
+    for reason in &rejected {
+        eprintln!("Ignored a membership event: {reason}.");
+    }
+    let room = RoomLobby {
+        room_id: String::new(),
+        name: "room".into(),
+        is_direct: false,
+        calls: lobby.calls().to_vec(),
+        own: OwnCallState::NotJoined,
+    };
+    if json {
+        println!("{}", json!({ "calls": room.calls }));
+    } else if room.calls.is_empty() {
+        println!("No calls right now.");
+    } else {
+        print_rooms(std::slice::from_ref(&room), false);
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Signing in, restoring a saved session, and signing out with every local trace removed.
+
+use std::time::Duration;
+
+use matrix_sdk::Client;
+use matrix_sdk::config::RequestConfig;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+use super::error::{build_sentence, login_sentence, sentence};
+use crate::config::ProfilePaths;
+use crate::secrets::{SecretError, SecretStore, StoredSecret};
+
+/// Requests give up after this long; the sync loop and the membership machine retry themselves.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A random alphanumeric string of `len` characters.
+pub fn random_id(len: usize) -> String {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+async fn build_client(
+    paths: &ProfilePaths,
+    homeserver: &str,
+    discover: bool,
+    passphrase: &str,
+) -> Result<Client, String> {
+    let builder = Client::builder();
+    let builder = if discover {
+        builder.server_name_or_homeserver_url(homeserver)
+    } else {
+        builder.homeserver_url(homeserver)
+    };
+    builder
+        .sqlite_store(paths.store_dir(), Some(passphrase))
+        // Our own loops retry with back-off and report offline states; the SDK's silent retries
+        // (up to 15 minutes) would hide them.
+        .request_config(RequestConfig::new().retry_limit(2).timeout(REQUEST_TIMEOUT))
+        .build()
+        .await
+        .map_err(|e| build_sentence(homeserver, &e))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SecretError> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("The secret store stopped unexpectedly: {e}.")),
+    }
+}
+
+/// Restores the saved session of the profile, if there is one.
+pub async fn restore(
+    paths: &ProfilePaths,
+    secrets: &SecretStore,
+) -> Result<Option<Client>, String> {
+    let store = secrets.clone();
+    let Some(secret) = blocking(move || store.load()).await? else {
+        return Ok(None);
+    };
+    let client = build_client(paths, &secret.homeserver, false, &secret.store_passphrase).await?;
+    client
+        .restore_session(secret.session)
+        .await
+        .map_err(|e| format!("The saved session could not be restored: {}", sentence(&e)))?;
+    Ok(Some(client))
+}
+
+/// Signs in with a password and saves the session. `homeserver` is a server name or URL,
+/// `user` a localpart or a full user id.
+pub async fn login(
+    paths: &ProfilePaths,
+    secrets: &SecretStore,
+    homeserver: &str,
+    user: &str,
+    password: &str,
+) -> Result<Client, String> {
+    // A new account gets a new store with a new passphrase.
+    remove_dir(&paths.store_dir())?;
+    let passphrase = random_id(48);
+    let client = build_client(paths, homeserver, true, &passphrase).await?;
+    client
+        .matrix_auth()
+        .login_username(user, password)
+        .initial_device_display_name("Vestibule")
+        .await
+        .map_err(|e| login_sentence(&e))?;
+    let Some(session) = client.matrix_auth().session() else {
+        return Err("The homeserver did not start a session.".to_owned());
+    };
+    let secret = StoredSecret {
+        homeserver: client.homeserver().to_string(),
+        session,
+        store_passphrase: passphrase,
+    };
+    let store = secrets.clone();
+    if let Err(sentence) = blocking(move || store.save(&secret)).await {
+        // Without a safe place for the session we do not keep it: undo the sign-in.
+        if let Err(e) = client.logout().await {
+            tracing::debug!("logout after failed save: {e}");
+        }
+        remove_dir(&paths.store_dir())?;
+        return Err(sentence);
+    }
+    Ok(client)
+}
+
+/// Signs out: invalidates the token on the server (if it can be reached), then removes the
+/// store, the secret and the profile's config. Returns a sentence when the server could not be
+/// told; the local traces are gone either way.
+pub async fn logout(
+    client: &Client,
+    paths: &ProfilePaths,
+    secrets: &SecretStore,
+) -> Result<(), String> {
+    let server = client.logout().await.map_err(|e| {
+        format!(
+            "Signed out here, but the homeserver could not be told: {}",
+            sentence(&e)
+        )
+    });
+    let store = secrets.clone();
+    blocking(move || store.delete()).await?;
+    remove_dir(&paths.store_dir())?;
+    match std::fs::remove_file(&paths.config_file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(format!(
+                "Could not remove {}: {e}.",
+                paths.config_file.display()
+            ));
+        }
+    }
+    server
+}
+
+fn remove_dir(dir: &std::path::Path) -> Result<(), String> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("Could not remove {}: {e}.", dir.display())),
+    }
+}

@@ -1,0 +1,277 @@
+//! What goes in and out of the worker: [`Command`]s in, [`Update`]s out, and the plain snapshot
+//! structs the UI and the CLI draw. No SDK handle crosses this boundary.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::rtc::own::OwnState;
+use crate::rtc::ring::{IncomingCall, NotifyKind, RingOutput, StopReason};
+use crate::rtc::{Call, CallIntent, Focus};
+
+/// What the UI or the CLI asks the worker to do.
+#[derive(Clone)]
+pub enum Command {
+    /// Sign in with a password. `homeserver` is a server name or a URL; `user` a localpart or a
+    /// full user id.
+    Login {
+        /// Server name or URL.
+        homeserver: String,
+        /// Localpart or user id.
+        user: String,
+        /// The password; never logged.
+        password: String,
+    },
+    /// Sign out: invalidate the token and remove every local trace of the account.
+    Logout,
+    /// Join a room's call, optionally ringing or notifying the room.
+    Join {
+        /// Room id or alias.
+        room: String,
+        /// Audio or video.
+        intent: CallIntent,
+        /// Send a ring or a notification once joined; `None` sends nothing.
+        notify: Option<NotifyKind>,
+        /// Foci to prefer before the configured ones.
+        foci: Vec<String>,
+    },
+    /// Join and ring: `ring` in DMs, `notification` elsewhere.
+    Ring {
+        /// Room id or alias.
+        room: String,
+        /// Audio or video.
+        intent: CallIntent,
+    },
+    /// Leave a room's call.
+    Leave {
+        /// Room id or alias.
+        room: String,
+    },
+    /// Answer the ring of a room (joins its call).
+    Answer {
+        /// Room id.
+        room: String,
+    },
+    /// Decline the ring of a room, or every current ring.
+    Decline {
+        /// Room id or alias; `None` declines every ring.
+        room: Option<String>,
+    },
+    /// Find the SFU foci the homeserver advertises, merged with the configured ones.
+    DiscoverFoci,
+    /// Leave every call and stop.
+    Quit,
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // The password never reaches a log.
+            Self::Login {
+                homeserver, user, ..
+            } => f
+                .debug_struct("Login")
+                .field("homeserver", homeserver)
+                .field("user", user)
+                .finish_non_exhaustive(),
+            Self::Logout => f.write_str("Logout"),
+            Self::Join {
+                room,
+                intent,
+                notify,
+                foci,
+            } => f
+                .debug_struct("Join")
+                .field("room", room)
+                .field("intent", intent)
+                .field("notify", notify)
+                .field("foci", foci)
+                .finish(),
+            Self::Ring { room, intent } => f
+                .debug_struct("Ring")
+                .field("room", room)
+                .field("intent", intent)
+                .finish(),
+            Self::Leave { room } => f.debug_struct("Leave").field("room", room).finish(),
+            Self::Answer { room } => f.debug_struct("Answer").field("room", room).finish(),
+            Self::Decline { room } => f.debug_struct("Decline").field("room", room).finish(),
+            Self::DiscoverFoci => f.write_str("DiscoverFoci"),
+            Self::Quit => f.write_str("Quit"),
+        }
+    }
+}
+
+/// The connection to the homeserver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Connection {
+    /// Syncing for the first time.
+    Syncing,
+    /// Up to date.
+    Online,
+    /// The last sync failed; the next try is in `retry_in_secs`.
+    Offline {
+        /// Seconds until the next try.
+        retry_in_secs: u64,
+        /// Why, as a sentence.
+        reason: String,
+    },
+}
+
+/// Our own part in a room's call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum OwnCallState {
+    /// Not in the call.
+    NotJoined,
+    /// Publishing our membership.
+    Joining,
+    /// In the call.
+    Joined,
+    /// Withdrawing.
+    Leaving,
+    /// Joining failed.
+    Failed {
+        /// Why, as a sentence.
+        reason: String,
+    },
+}
+
+impl From<&OwnState> for OwnCallState {
+    fn from(state: &OwnState) -> Self {
+        match state {
+            OwnState::NotJoined => Self::NotJoined,
+            OwnState::Joining => Self::Joining,
+            OwnState::Joined => Self::Joined,
+            OwnState::Leaving => Self::Leaving,
+            OwnState::Failed(f) => Self::Failed {
+                reason: crate::matrix::error::failure_sentence(f),
+            },
+        }
+    }
+}
+
+/// One room's call lobby, as the UI and the CLI show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomLobby {
+    /// The room id.
+    pub room_id: String,
+    /// The room's display name.
+    pub name: String,
+    /// Whether the room is a direct chat.
+    pub is_direct: bool,
+    /// The active calls, each with its participants, oldest first.
+    pub calls: Vec<Call>,
+    /// Our part in the room's call.
+    pub own: OwnCallState,
+}
+
+/// A call ringing us, with the names to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RingAlert {
+    /// The call.
+    pub call: IncomingCall,
+    /// The caller's display name.
+    pub caller_name: String,
+    /// The room's display name.
+    pub room_name: String,
+    /// Whether do-not-disturb or the room's mute keeps it silent.
+    pub muted: bool,
+}
+
+/// An SFU focus and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FocusInfo {
+    /// The focus.
+    pub focus: Focus,
+    /// Where it came from.
+    pub source: FocusSource,
+}
+
+/// Where a focus came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FocusSource {
+    /// The user's own list (config or command line).
+    User,
+    /// The homeserver's `rtc/transports` endpoint.
+    Transports,
+    /// The homeserver's `.well-known`.
+    WellKnown,
+}
+
+/// What the worker tells the UI or the CLI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Update {
+    /// No saved session: the user must sign in.
+    NeedsLogin,
+    /// Signed in (or restored).
+    SignedIn {
+        /// Our user id.
+        user_id: String,
+        /// Our device id.
+        device_id: String,
+    },
+    /// Signing in failed.
+    LoginFailed {
+        /// Why, as a sentence.
+        reason: String,
+    },
+    /// Signed out; every local trace is gone.
+    SignedOut,
+    /// The connection changed.
+    Connection {
+        /// The new state.
+        connection: Connection,
+    },
+    /// Every joined room's lobby, after a full sync.
+    Rooms {
+        /// The lobbies.
+        rooms: Vec<RoomLobby>,
+    },
+    /// One room's lobby changed.
+    Lobby {
+        /// The lobby.
+        lobby: RoomLobby,
+    },
+    /// A ring decision (ring, notify, wait, ignore).
+    RingDecision {
+        /// The decision.
+        decision: RingOutput,
+    },
+    /// A call rings (or notifies) us.
+    Ringing {
+        /// The call and its names.
+        alert: RingAlert,
+    },
+    /// A ring stopped.
+    RingStopped {
+        /// The call.
+        call: IncomingCall,
+        /// Why.
+        reason: StopReason,
+    },
+    /// The foci we would use, best first.
+    Foci {
+        /// The foci.
+        foci: Vec<FocusInfo>,
+    },
+    /// Something the user should know, once, as a sentence.
+    Notice {
+        /// The sentence.
+        message: String,
+    },
+    /// A request failed, as a sentence; the rest keeps working.
+    Error {
+        /// The sentence.
+        message: String,
+    },
+    /// The worker stopped for good (e.g. another process holds the profile).
+    Fatal {
+        /// Why, as a sentence.
+        message: String,
+    },
+    /// The worker finished after `Quit` or `Logout`.
+    Stopped,
+}

@@ -1,0 +1,64 @@
+//! The ringer: what happens on the desktop when a call rings us. The worker drives it, so
+//! ringing works with the window hidden. This module holds the trait and the ringers that need
+//! no desktop (a silent one, and one that records what it was asked, for tests).
+
+use std::sync::Mutex;
+
+use crate::matrix::RingAlert;
+use crate::rtc::ring::{IncomingCall, StopReason};
+
+/// Plays the ringtone and shows the desktop notification.
+pub trait Ringer: Send + Sync {
+    /// A call started ringing (`alert.call.kind` says whether to play a ringtone or only
+    /// notify). Must not block.
+    fn start(&self, alert: &RingAlert);
+    /// A ring stopped. Must not block.
+    fn stop(&self, call: &IncomingCall, reason: StopReason);
+}
+
+/// A ringer that does nothing (`watch --silent`, and where nothing may be shown).
+#[derive(Debug, Default)]
+pub struct SilentRinger;
+
+impl Ringer for SilentRinger {
+    fn start(&self, _alert: &RingAlert) {}
+    fn stop(&self, _call: &IncomingCall, _reason: StopReason) {}
+}
+
+/// What a [`RecordingRinger`] was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RingerEvent {
+    /// `start` was called.
+    Started(RingAlert),
+    /// `stop` was called.
+    Stopped(IncomingCall, StopReason),
+}
+
+/// A ringer that records its calls, for tests.
+#[derive(Debug, Default)]
+pub struct RecordingRinger {
+    events: Mutex<Vec<RingerEvent>>,
+}
+
+impl RecordingRinger {
+    /// What it was asked so far.
+    pub fn events(&self) -> Vec<RingerEvent> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    fn push(&self, event: RingerEvent) {
+        if let Ok(mut events) = self.events.lock() {
+            events.push(event);
+        }
+    }
+}
+
+impl Ringer for RecordingRinger {
+    fn start(&self, alert: &RingAlert) {
+        self.push(RingerEvent::Started(alert.clone()));
+    }
+
+    fn stop(&self, call: &IncomingCall, reason: StopReason) {
+        self.push(RingerEvent::Stopped(call.clone(), reason));
+    }
+}
