@@ -7,6 +7,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ensure_cargo
 ensure_debian_packages "${BUILD_PACKAGES[@]}"
 
+echo "== homeserver for the integration tests" >&2
+# Synapse in a venv cached outside the checkout; each test binary starts its own on loopback.
+scripts/synapse.sh install >/dev/null
+
 echo "== format" >&2
 cargo fmt --all -- --check
 echo "== lint" >&2

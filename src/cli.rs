@@ -18,6 +18,7 @@ use crate::matrix::{
 use crate::ring::SilentRinger;
 use crate::rtc::ring::NotifyKind;
 use crate::rtc::{CallIntent, Lobby, MembershipEvent};
+use crate::secrets::SecretStoreKind;
 
 /// Vestibule: Matrix calls on the desktop.
 #[derive(Debug, Parser)]
@@ -141,6 +142,7 @@ pub fn run(profile: &str, cmd: Cmd) -> Result<(), String> {
     if let Some(warning) = warning {
         eprintln!("{warning}");
     }
+    let secret_store = SecretStoreKind::from_env().map_err(|e| e.to_string())?;
     let password = match &cmd {
         Cmd::Login { user, .. } => Some(read_password(user)?),
         _ => None,
@@ -151,7 +153,7 @@ pub fn run(profile: &str, cmd: Cmd) -> Result<(), String> {
         .build()
         .map_err(|e| format!("Could not start: {e}."))?;
     runtime.block_on(async move {
-        let config = WorkerConfig::new(paths, settings, Arc::new(SilentRinger));
+        let config = WorkerConfig::new(paths, settings, Arc::new(SilentRinger), secret_store);
         let handle = matrix::spawn(config, Arc::new(|| {}));
         let mut session = CliSession {
             commands: handle.commands,

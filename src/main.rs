@@ -7,10 +7,10 @@ use tracing_subscriber::EnvFilter;
 use vestibule::cli::{self, Cli};
 
 fn main() -> ExitCode {
-    // Logs go to stderr, quiet unless RUST_LOG asks for more.
+    // Logs go to stderr: our warnings only, unless RUST_LOG asks for more.
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("vestibule=warn")),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -74,6 +74,17 @@ pub enum SecretStoreKind {
     File,
 }
 
+impl SecretStoreKind {
+    /// The store chosen by `VESTIBULE_SECRET_STORE` (`keyring`, the default, or `file`).
+    pub fn from_env() -> Result<Self, SecretError> {
+        match std::env::var("VESTIBULE_SECRET_STORE").ok().as_deref() {
+            None | Some("") | Some("keyring") => Ok(Self::Keyring),
+            Some("file") => Ok(Self::File),
+            Some(other) => Err(SecretError::UnknownStore(other.to_owned())),
+        }
+    }
+}
+
 /// The secret store of one profile.
 #[derive(Debug, Clone)]
 pub struct SecretStore {
@@ -82,17 +93,12 @@ pub struct SecretStore {
 }
 
 impl SecretStore {
-    /// The store chosen by `VESTIBULE_SECRET_STORE` (`keyring`, the default, or `file`).
-    pub fn from_env(paths: &ProfilePaths) -> Result<Self, SecretError> {
-        let kind = match std::env::var("VESTIBULE_SECRET_STORE").ok().as_deref() {
-            None | Some("") | Some("keyring") => SecretStoreKind::Keyring,
-            Some("file") => SecretStoreKind::File,
-            Some(other) => return Err(SecretError::UnknownStore(other.to_owned())),
-        };
-        Ok(Self {
+    /// The store of `kind` for the profile at `paths`.
+    pub fn new(kind: SecretStoreKind, paths: &ProfilePaths) -> Self {
+        Self {
             kind,
             paths: paths.clone(),
-        })
+        }
     }
 
     /// Which store this is.

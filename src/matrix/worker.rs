@@ -36,7 +36,7 @@ use crate::rtc::ring::{
     is_decline_type, is_notification_type, parse_decline, parse_notification,
 };
 use crate::rtc::{CallIntent, CallKey, Focus, Lobby};
-use crate::secrets::SecretStore;
+use crate::secrets::{SecretStore, SecretStoreKind};
 
 /// Called after every update, e.g. to wake the UI.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -53,17 +53,25 @@ pub struct WorkerConfig {
     pub own: OwnConfig,
     /// How long the sync long-poll waits.
     pub sync_timeout: Duration,
+    /// Where the session secret is kept.
+    pub secret_store: SecretStoreKind,
 }
 
 impl WorkerConfig {
-    /// A config with the default timings.
-    pub fn new(paths: ProfilePaths, settings: Settings, ringer: Arc<dyn Ringer>) -> Self {
+    /// A config with the default timings, keeping the secret where `secret_store` says.
+    pub fn new(
+        paths: ProfilePaths,
+        settings: Settings,
+        ringer: Arc<dyn Ringer>,
+        secret_store: SecretStoreKind,
+    ) -> Self {
         Self {
             paths,
             settings,
             ringer,
             own: OwnConfig::default(),
             sync_timeout: Duration::from_secs(30),
+            secret_store,
         }
     }
 }
@@ -162,10 +170,20 @@ impl OwnCall {
         }
     }
 
+    /// The membership event a ring relates to: the session form's when we publish it (that is
+    /// what Element Call looks up), else the first published one.
     fn membership_event_id(&self) -> Option<String> {
-        self.machines
+        let session = self
+            .machines
             .iter()
-            .find_map(|m| m.event_id().map(str::to_owned))
+            .find(|m| m.form() == PublishForm::Session);
+        match session {
+            Some(m) => m.event_id().map(str::to_owned),
+            None => self
+                .machines
+                .iter()
+                .find_map(|m| m.event_id().map(str::to_owned)),
+        }
     }
 }
 
@@ -194,6 +212,8 @@ struct Worker {
     told: HashSet<String>,
     stopping: Option<Stopping>,
     stop_deadline: Option<Instant>,
+    /// Commands about rooms that arrived before the first sync told us which rooms we are in.
+    waiting_for_sync: Vec<Command>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -204,15 +224,7 @@ enum Stopping {
 
 async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command>, out: Outbox) {
     let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
-    let secrets = match SecretStore::from_env(&config.paths) {
-        Ok(s) => s,
-        Err(e) => {
-            out.send(Update::Fatal {
-                message: e.to_string(),
-            });
-            return;
-        }
-    };
+    let secrets = SecretStore::new(config.secret_store, &config.paths);
     let _lock = match lock_profile(&config.paths) {
         Ok(lock) => lock,
         Err(message) => {
@@ -236,6 +248,7 @@ async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command
         told: HashSet::new(),
         stopping: None,
         stop_deadline: None,
+        waiting_for_sync: Vec::new(),
     };
     match session::restore(&worker.config.paths, &worker.secrets).await {
         Ok(Some(client)) => worker.signed_in(client).await,
@@ -415,6 +428,18 @@ impl Worker {
     async fn on_command(&mut self, cmd: Command) {
         tracing::debug!("command: {cmd:?}");
         if self.stopping.is_some() {
+            return;
+        }
+        let about_rooms = matches!(
+            cmd,
+            Command::Join { .. }
+                | Command::Ring { .. }
+                | Command::Leave { .. }
+                | Command::Answer { .. }
+                | Command::Decline { .. }
+        );
+        if about_rooms && self.client.is_some() && !self.first_sync_done {
+            self.waiting_for_sync.push(cmd);
             return;
         }
         match cmd {
@@ -896,6 +921,16 @@ impl Worker {
                 State::After(events) => (events, false),
                 State::Before(events) => (events, true),
             };
+            tracing::trace!(
+                "{room_id}: {} state events ({}), {} timeline events",
+                state_events.len(),
+                if timeline_has_state {
+                    "before"
+                } else {
+                    "after"
+                },
+                update.timeline.events.len()
+            );
             let Some(entry) = self.rooms.get_mut(&room_id) else {
                 continue;
             };
@@ -1015,6 +1050,9 @@ impl Worker {
         self.handle_ring_outputs(ring_outputs).await;
         if !self.first_sync_done {
             self.first_sync_done = true;
+            for cmd in std::mem::take(&mut self.waiting_for_sync) {
+                Box::pin(self.on_command(cmd)).await;
+            }
             let mut rooms: Vec<RoomLobby> = self
                 .rooms
                 .keys()
@@ -1240,6 +1278,13 @@ impl Worker {
 
 /// Applies one membership event given as JSON to a lobby; returns whether the calls changed.
 fn apply_membership(lobby: &mut Lobby, value: &Value, now: u64) -> bool {
+    tracing::trace!(
+        "membership event {} {} {} empty={}",
+        value["event_id"],
+        value["state_key"],
+        value["origin_server_ts"],
+        value["content"].as_object().is_some_and(|c| c.is_empty())
+    );
     let Some(ev) = MembershipEvent::from_event_json(value) else {
         return false;
     };

@@ -4,6 +4,7 @@
 //! the active calls from it at a given `now_ms`. Applying one event re-derives only that room;
 //! [`Lobby::next_expiry_ms`] says when a membership lapses so the caller can [`Lobby::tick`] then.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
@@ -97,10 +98,18 @@ impl Call {
     }
 }
 
+/// What one slot holds: its memberships (none once left or unreadable) and the timestamp of the
+/// event that filled it. Left slots are kept so that a stale event cannot bring a member back.
+#[derive(Debug, Clone)]
+struct Slot {
+    origin_server_ts: u64,
+    memberships: Vec<Membership>,
+}
+
 /// The live call lobby of one room.
 #[derive(Debug, Clone, Default)]
 pub struct Lobby {
-    slots: HashMap<SlotKey, Vec<Membership>>,
+    slots: HashMap<SlotKey, Slot>,
     not_joined: HashSet<String>,
     calls: Vec<Call>,
     next_expiry_ms: Option<u64>,
@@ -130,7 +139,8 @@ impl Lobby {
     }
 
     /// Applies one membership event. Returns whether the calls changed. A rejected event
-    /// still replaces its slot (the server's state holds it now), so what it replaced is gone.
+    /// still replaces its slot (the server's state holds it now), so what it replaced is gone;
+    /// an event older than the one its slot holds changes nothing.
     pub fn apply(&mut self, ev: &MembershipEvent<'_>, now_ms: u64) -> Result<bool, Rejection> {
         let stored = self.store(ev);
         let changed = self.evaluate(now_ms);
@@ -173,36 +183,47 @@ impl Lobby {
 
     /// Every slot (state key) with the memberships it holds, active or not.
     pub fn slots(&self) -> impl Iterator<Item = (&SlotKey, &[Membership])> {
-        self.slots.iter().map(|(k, v)| (k, v.as_slice()))
+        self.slots
+            .iter()
+            .map(|(k, v)| (k, v.memberships.as_slice()))
     }
 
     /// Every stored membership, active or not.
     pub fn memberships(&self) -> impl Iterator<Item = &Membership> {
-        self.slots.values().flatten()
+        self.slots.values().flat_map(|s| &s.memberships)
     }
 
     fn store(&mut self, ev: &MembershipEvent<'_>) -> Result<(), Rejection> {
-        match parse_membership_event(ev) {
-            Ok(parsed) if parsed.memberships.is_empty() => {
-                self.slots.remove(&parsed.slot);
-                Ok(())
-            }
-            Ok(parsed) => {
-                self.slots.insert(parsed.slot, parsed.memberships);
-                Ok(())
-            }
+        let (key, memberships, result) = match parse_membership_event(ev) {
+            Ok(parsed) => (Some(parsed.slot), parsed.memberships, Ok(())),
+            // A rejected state event still replaced its slot on the server.
             Err(reason) => {
-                if let (Some(key), Some(event_type)) =
-                    (ev.state_key, membership_type(ev.event_type))
-                {
-                    self.slots.remove(&SlotKey {
-                        event_type,
-                        key: key.to_owned(),
-                    });
+                let key =
+                    ev.state_key
+                        .zip(membership_type(ev.event_type))
+                        .map(|(key, event_type)| SlotKey {
+                            event_type,
+                            key: key.to_owned(),
+                        });
+                (key, Vec::new(), Err(reason))
+            }
+        };
+        if let Some(key) = key {
+            let slot = Slot {
+                origin_server_ts: ev.origin_server_ts,
+                memberships,
+            };
+            match self.slots.entry(key) {
+                // Servers may send state older than what we hold (a sync's state block can lag
+                // behind its timeline): the newer event wins.
+                Entry::Occupied(held) if held.get().origin_server_ts > ev.origin_server_ts => {}
+                Entry::Occupied(mut held) => *held.get_mut() = slot,
+                Entry::Vacant(free) => {
+                    free.insert(slot);
                 }
-                Err(reason)
             }
         }
+        result
     }
 
     /// Derives the calls at `now_ms`; returns whether they changed.
@@ -211,7 +232,7 @@ impl Lobby {
         // Borrowed keys: nothing is allocated per membership, only per call and participant.
         let mut grouped: BTreeMap<CallRef<'_>, BTreeMap<DeviceRef<'_>, Vec<&Membership>>> =
             BTreeMap::new();
-        for m in self.slots.values().flatten() {
+        for m in self.slots.values().flat_map(|s| &s.memberships) {
             if !m.is_active_at(now_ms)
                 || m.application != APPLICATION_CALL
                 || self.not_joined.contains(&m.user_id)

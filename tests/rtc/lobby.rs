@@ -249,3 +249,27 @@ fn call_intent_is_video_when_anyone_is_on_video() {
     );
     assert_eq!(lobby.calls()[0].intent().map(|i| i.as_str()), Some("audio"));
 }
+
+#[test]
+fn stale_state_never_brings_a_member_back() {
+    let mut lobby = Lobby::new();
+    let join = session(ALICE, "D").at(T0);
+    let leave = session(ALICE, "D").left().at(T0 + 5);
+    lobby.apply(&join.event(), T0 + 10).unwrap();
+    assert!(lobby.apply(&leave.event(), T0 + 10).unwrap());
+    // A later sync repeats the older join in its state block.
+    assert!(!lobby.apply(&join.event(), T0 + 10).unwrap());
+    assert!(lobby.calls().is_empty());
+    // A newer join counts again, and so does an event of the same instant.
+    assert!(
+        lobby
+            .apply(&session(ALICE, "D").at(T0 + 6).event(), T0 + 10)
+            .unwrap()
+    );
+    assert!(
+        lobby
+            .apply(&session(ALICE, "D").left().at(T0 + 6).event(), T0 + 10)
+            .unwrap()
+    );
+    assert!(lobby.calls().is_empty());
+}

@@ -1,0 +1,227 @@
+//! The `vestibule` command line against a real homeserver: its output, exit codes and sentences,
+//! and what a killed process leaves behind.
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use matrix_sdk::ruma::RoomId;
+use matrix_sdk::ruma::events::StateEventType;
+use serde_json::{Value, json};
+use support::{RoomOpts, TestUser, homeserver, wait_for};
+
+fn vestibule(data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vestibule"));
+    cmd.env("VESTIBULE_DATA_DIR", data)
+        .env("VESTIBULE_SECRET_STORE", "file")
+        .env_remove("VESTIBULE_PROFILE")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+fn run(data: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = vestibule(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn data_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vestibule-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn login(data: &Path, user: &TestUser) -> String {
+    let out = run(
+        data,
+        &["login", &homeserver().url, user.user_id.as_str()],
+        &format!("{}\n", user.password),
+    );
+    assert!(out.status.success(), "login: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+async fn membership_content(user: &TestUser, room: &RoomId, key: &str) -> Option<Value> {
+    user.sync_once().await;
+    let events = user
+        .room(room)
+        .get_state_events(StateEventType::from("org.matrix.msc3401.call.member"))
+        .await
+        .ok()?;
+    events.into_iter().find_map(|raw| match raw {
+        matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState::Sync(r) => {
+            let v = r.deserialize_as::<Value>().ok()?;
+            (v["state_key"] == key).then(|| v["content"].clone())
+        }
+        _ => None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_lobbies_foci_and_logout() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = alice
+        .create_call_room(
+            &[&bob.user_id],
+            RoomOpts {
+                name: Some("Standup".into()),
+                ..RoomOpts::default()
+            },
+        )
+        .await;
+    bob.sync_once().await;
+    bob.join(&room).await;
+    let key = format!("_{}_ALICEDEV_m.call", alice.user_id);
+    alice.room(&room).send_state_event_raw(
+        "org.matrix.msc3401.call.member",
+        &key,
+        json!({"application":"m.call","call_id":"","scope":"m.room","device_id":"ALICEDEV","expires":14400000,
+            "m.call.intent":"audio","focus_active":{"type":"livekit","focus_selection":"multi_sfu"},
+            "foci_preferred":[{"type":"livekit","livekit_service_url":"https://sfu.example.org","livekit_alias":room}]}),
+    ).await.unwrap();
+
+    let data = data_dir("login");
+    // Wrong password: exit 1 and one sentence.
+    let out = run(&data, &["login", &hs.url, bob.user_id.as_str()], "wrong\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "The user name or password is wrong."
+    );
+    // Not signed in yet.
+    let out = run(&data, &["lobbies"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("Not signed in"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let printed = login(&data, &bob);
+    assert!(
+        printed.contains(&format!("Signed in as {}", bob.user_id)),
+        "{printed}"
+    );
+    let secret = data.join("default/secret.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let out = run(&data, &["lobbies", "--json"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lobby = json["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["room_id"] == room.as_str())
+        .expect("the room");
+    assert_eq!(lobby["name"], "Standup");
+    assert_eq!(lobby["own"]["state"], "not_joined");
+    let p = &lobby["calls"][0]["participants"][0];
+    assert_eq!(p["user_id"], alice.user_id.as_str());
+    assert_eq!(p["device_id"], "ALICEDEV");
+    assert_eq!(
+        p["active_focus"]["livekit_service_url"],
+        "https://sfu.example.org"
+    );
+    assert!(!text(&out.stdout).contains(&bob.password));
+
+    let out = run(&data, &["lobbies"], "");
+    let human = text(&out.stdout);
+    assert!(
+        human.contains("Standup") && human.contains("1 in call") && human.contains("ALICEDEV"),
+        "{human}"
+    );
+
+    let out = run(&data, &["foci", "--json"], "");
+    let foci: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sources: Vec<&str> = foci["foci"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["transports", "well_known"], "{foci}");
+
+    // Usage errors exit 2.
+    let out = run(&data, &["join"], "");
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = run(&data, &["logout"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!secret.exists(), "the secret is gone");
+    assert!(!data.join("default/store").exists(), "the store is gone");
+    let out = run(&data, &["lobbies"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_join_leaves_no_member_once_the_delay_passed() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = alice
+        .create_call_room(&[&bob.user_id], RoomOpts::default())
+        .await;
+    bob.sync_once().await;
+    bob.join(&room).await;
+    let data = data_dir("kill");
+    let printed = login(&data, &bob);
+    // "Signed in as USER (device DEVICE)."
+    let device = printed
+        .rsplit_once("(device ")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(device, _)| device.to_owned())
+        .unwrap_or_else(|| panic!("no device in {printed:?}"));
+    let key = format!("_{}_{device}_m.call", bob.user_id);
+    let mut child = vestibule(&data)
+        .args(["join", room.as_str(), "--intent", "audio"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the join to show", Duration::from_secs(30), async || {
+        membership_content(&alice, &room, &key)
+            .await
+            .filter(|c| c["device_id"] == device.as_str())
+    })
+    .await;
+    // A crash: no chance to leave.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = wait_for(
+        "the delayed leave to fire",
+        Duration::from_secs(40),
+        async || {
+            membership_content(&alice, &room, &key)
+                .await
+                .filter(|c| c == &json!({}))
+        },
+    )
+    .await;
+    assert_eq!(left, json!({}));
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -1,0 +1,975 @@
+//! The worker against a real homeserver: lobbies from every wire form, joining and leaving,
+//! ringing in and out, declines, errors as sentences, and a homeserver restart.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use matrix_sdk::ruma::events::StateEventType;
+use matrix_sdk::ruma::{OwnedRoomId, RoomId};
+use serde_json::{Value, json};
+use support::{RoomOpts, TestUser, homeserver, wait_for};
+use tokio::sync::mpsc;
+use vestibule::config::{ProfilePaths, Settings};
+use vestibule::matrix::{self, Command, OwnCallState, RingAlert, RoomLobby, Update, WorkerConfig};
+use vestibule::ring::{RecordingRinger, RingerEvent};
+use vestibule::rtc::ring::{IgnoreReason, RingOutput, StopReason};
+use vestibule::rtc::{CallIntent, Participant};
+use vestibule::secrets::SecretStoreKind;
+
+const WAIT: Duration = Duration::from_secs(30);
+const SFU: &str = "https://sfu.example.org/livekit/jwt";
+
+/// A fresh data root for one app instance.
+fn data_root() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "vestibule-it-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn paths_in(root: &std::path::Path) -> ProfilePaths {
+    let dir = root.join("default");
+    ProfilePaths {
+        profile: "default".into(),
+        config_file: dir.join("config.toml"),
+        data_dir: dir,
+    }
+}
+
+/// Vestibule's worker signed in as `user` (a second device of that user), with a recording ringer.
+struct App {
+    commands: mpsc::UnboundedSender<Command>,
+    updates: mpsc::UnboundedReceiver<Update>,
+    ringer: Arc<RecordingRinger>,
+    lobbies: HashMap<String, RoomLobby>,
+    log: Vec<Update>,
+    device_id: String,
+    root: PathBuf,
+}
+
+impl App {
+    async fn start(user: &TestUser) -> Self {
+        Self::start_on(&homeserver().url, user).await
+    }
+
+    async fn start_on(url: &str, user: &TestUser) -> Self {
+        let mut app = Self::unsigned(data_root()).await;
+        app.commands
+            .send(Command::Login {
+                homeserver: url.to_owned(),
+                user: user.user_id.to_string(),
+                password: user.password.clone(),
+            })
+            .unwrap();
+        app.device_id = app
+            .expect("sign-in", |u| match u {
+                Update::SignedIn { device_id, .. } => Some(device_id.clone()),
+                Update::LoginFailed { reason } => panic!("login failed: {reason}"),
+                _ => None,
+            })
+            .await;
+        app.expect("first sync", |u| {
+            matches!(u, Update::Rooms { .. }).then_some(())
+        })
+        .await;
+        app
+    }
+
+    /// A worker that has not signed in (it asks for a login).
+    async fn unsigned(root: PathBuf) -> Self {
+        // `RUST_LOG=vestibule=debug` shows the worker's decisions beside a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let ringer = Arc::new(RecordingRinger::default());
+        let mut config = WorkerConfig::new(
+            paths_in(&root),
+            Settings::default(),
+            ringer.clone(),
+            SecretStoreKind::File,
+        );
+        config.sync_timeout = Duration::from_secs(5);
+        let handle = matrix::spawn(config, Arc::new(|| {}));
+        let mut app = Self {
+            commands: handle.commands,
+            updates: handle.updates,
+            ringer,
+            lobbies: HashMap::new(),
+            log: Vec::new(),
+            device_id: String::new(),
+            root,
+        };
+        app.expect("the login prompt", |u| {
+            matches!(u, Update::NeedsLogin).then_some(())
+        })
+        .await;
+        app
+    }
+
+    fn send(&self, cmd: Command) {
+        self.commands.send(cmd).unwrap();
+    }
+
+    /// Reads updates until `f` picks one (earlier ones are kept in the log).
+    async fn expect<T>(&mut self, what: &str, mut f: impl FnMut(&Update) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let update = tokio::time::timeout_at(deadline, self.updates.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "timed out waiting for {what}; saw {:#?}",
+                        self.log.iter().rev().take(8).collect::<Vec<_>>()
+                    )
+                })
+                .unwrap_or_else(|| panic!("worker stopped while waiting for {what}"));
+            match &update {
+                Update::Rooms { rooms } => {
+                    for r in rooms {
+                        self.lobbies.insert(r.room_id.clone(), r.clone());
+                    }
+                }
+                Update::Lobby { lobby } => {
+                    self.lobbies.insert(lobby.room_id.clone(), lobby.clone());
+                }
+                Update::Fatal { message } => panic!("worker failed: {message}"),
+                _ => {}
+            }
+            let picked = f(&update);
+            self.log.push(update);
+            if let Some(v) = picked {
+                return v;
+            }
+        }
+    }
+
+    /// Waits until the lobby of `room` satisfies `f`.
+    async fn lobby_where(
+        &mut self,
+        room: &RoomId,
+        what: &str,
+        f: impl Fn(&RoomLobby) -> bool,
+    ) -> RoomLobby {
+        let id = room.to_string();
+        if let Some(l) = self.lobbies.get(&id).filter(|l| f(l)) {
+            return l.clone();
+        }
+        self.expect(what, |u| match u {
+            Update::Lobby { lobby } if lobby.room_id == id && f(lobby) => Some(lobby.clone()),
+            Update::Rooms { rooms } => rooms.iter().find(|l| l.room_id == id && f(l)).cloned(),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn quit(mut self) {
+        self.send(Command::Quit);
+        self.expect("stop", |u| matches!(u, Update::Stopped).then_some(()))
+            .await;
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn participants(lobby: &RoomLobby) -> Vec<&Participant> {
+    lobby.calls.iter().flat_map(|c| &c.participants).collect()
+}
+
+fn devices(lobby: &RoomLobby) -> Vec<String> {
+    let mut d: Vec<String> = participants(lobby)
+        .iter()
+        .map(|p| p.device_id.clone())
+        .collect();
+    d.sort();
+    d
+}
+
+/// Alice creates a room with `opts`, invites Bob, and Bob joins.
+async fn shared_room(alice: &TestUser, bob: &TestUser, opts: RoomOpts) -> OwnedRoomId {
+    let room = alice.create_call_room(&[&bob.user_id], opts).await;
+    bob.sync_once().await;
+    bob.join(&room).await;
+    alice.sync_once().await;
+    room
+}
+
+/// Element Call's join content for `user` on `device`.
+fn element_call_content(user: &str, device: &str, room: &RoomId, intent: &str) -> Value {
+    json!({"application":"m.call","call_id":"","scope":"m.room","device_id":device,
+     "membershipID":format!("{user}:{device}"),"expires":14400000,"m.call.intent":intent,
+     "focus_active":{"type":"livekit","focus_selection":"multi_sfu"},
+     "foci_preferred":[{"type":"livekit","livekit_alias":room,"livekit_service_url":SFU}]})
+}
+
+/// Writes Element Call's session membership for `user`'s `device`; returns its event id.
+async fn ec_join(user: &TestUser, room: &RoomId, device: &str) -> String {
+    let key = format!("_{}_{device}_m.call", user.user_id);
+    let content = element_call_content(user.user_id.as_str(), device, room, "audio");
+    user.room(room)
+        .send_state_event_raw("org.matrix.msc3401.call.member", &key, content)
+        .await
+        .unwrap()
+        .event_id
+        .to_string()
+}
+
+async fn raw_state(user: &TestUser, room: &RoomId, event_type: &str) -> Vec<Value> {
+    user.sync_once().await;
+    user.room(room)
+        .get_state_events(StateEventType::from(event_type))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|raw| match raw {
+            matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState::Sync(r) => {
+                r.deserialize_as::<Value>().ok()
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// js-sdk's ring relating to `member_event`, with `lifetime`.
+fn ring_content(member_event: &str, lifetime: u64) -> Value {
+    json!({"m.mentions":{"user_ids":[],"room":true},"notification_type":"ring",
+     "m.relates_to":{"rel_type":"m.reference","event_id":member_event},
+     "sender_ts":matrix::now_ms(),"lifetime":lifetime,"m.call.intent":"audio"})
+}
+
+async fn send_ring(user: &TestUser, room: &RoomId, member_event: &str, lifetime: u64) -> String {
+    user.room(room)
+        .send_raw(
+            "org.matrix.msc4075.rtc.notification",
+            ring_content(member_event, lifetime),
+        )
+        .await
+        .unwrap()
+        .response
+        .event_id
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memberships_in_every_wire_form_appear_in_the_lobby() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let mut app = App::start(&bob).await;
+    let a = alice.user_id.as_str();
+    let r = alice.room(&room);
+    ec_join(&alice, &room, "ECDEV").await;
+    r.send_state_event_raw(
+        "m.rtc.member",
+        &format!("_{a}_m3mb3r"),
+        json!({"member":{"id":"m3mb3r","device_id":"BRIEFDEV","user_id":a},
+         "focus_active":{"type":"livekit","focus_selection":"oldest_membership"},
+         "foci_preferred":[{"type":"livekit","livekit_service_url":SFU,"livekit_alias":room}],
+         "session":{"application":"m.call","call_id":"","scope":"m.room"}}),
+    )
+    .await
+    .unwrap();
+    r.send_state_event_raw(
+        "org.matrix.msc3401.call.member",
+        a,
+        json!({"memberships":[{"application":"m.call","call_id":"","scope":"m.room","device_id":"ARRAYDEV",
+            "expires":3600000,"created_ts":matrix::now_ms(),"membershipID":"old",
+            "foci_active":[{"type":"livekit","livekit_service_url":SFU,"livekit_alias":room}]}]}),
+    )
+    .await
+    .unwrap();
+    r.send_raw(
+        "org.matrix.msc4143.rtc.member",
+        json!({"application":{"type":"m.call","m.call.intent":"video"},"slot_id":"m.call#ROOM",
+         "rtc_transports":[{"type":"livekit","livekit_service_url":SFU}],
+         "member":{"id":"sticky1","device_id":"STICKYDEV","user_id":a},"msc4354_sticky_key":"sticky1"}),
+    )
+    .await
+    .unwrap();
+    let lobby = app
+        .lobby_where(&room, "all four forms", |l| devices(l).len() == 4)
+        .await;
+    assert_eq!(
+        devices(&lobby),
+        ["ARRAYDEV", "BRIEFDEV", "ECDEV", "STICKYDEV"]
+    );
+    for p in participants(&lobby) {
+        assert_eq!(p.user_id, a);
+        assert_eq!(
+            p.active_focus
+                .as_ref()
+                .and_then(|f| f.livekit_service_url.as_deref()),
+            Some(SFU),
+            "{p:?}"
+        );
+    }
+    let ec = participants(&lobby)
+        .into_iter()
+        .find(|p| p.device_id == "ECDEV")
+        .unwrap();
+    assert_eq!(ec.intent, Some(CallIntent::Audio));
+    let sticky = participants(&lobby)
+        .into_iter()
+        .find(|p| p.device_id == "STICKYDEV")
+        .unwrap();
+    assert_eq!(sticky.intent, Some(CallIntent::Video));
+    // Leaving in the session form removes just that device.
+    r.send_state_event_raw(
+        "org.matrix.msc3401.call.member",
+        &format!("_{a}_ECDEV_m.call"),
+        json!({}),
+    )
+    .await
+    .unwrap();
+    app.lobby_where(&room, "the EC device gone", |l| {
+        devices(l) == ["ARRAYDEV", "BRIEFDEV", "STICKYDEV"]
+    })
+    .await;
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_expired_memberships_are_not_shown() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let mut app = App::start(&bob).await;
+    let r = alice.room(&room);
+    // Alice forges a key of Bob's (the server does not protect `_@bob…` keys).
+    let forged_key = format!("_{}_FORGED_m.call", bob.user_id);
+    r.send_state_event_raw(
+        "org.matrix.msc3401.call.member",
+        &forged_key,
+        element_call_content(bob.user_id.as_str(), "FORGED", &room, "video"),
+    )
+    .await
+    .unwrap();
+    // An expired membership of Alice's: joined 5 h ago with a 4 h lifetime.
+    let mut expired = element_call_content(alice.user_id.as_str(), "EXPIRED", &room, "video");
+    expired["created_ts"] = json!(matrix::now_ms() - 5 * 3600 * 1000);
+    r.send_state_event_raw(
+        "org.matrix.msc3401.call.member",
+        &format!("_{}_EXPIRED_m.call", alice.user_id),
+        expired,
+    )
+    .await
+    .unwrap();
+    // Then a valid one, so we know the others have been seen.
+    ec_join(&alice, &room, "VALID").await;
+    let lobby = app
+        .lobby_where(&room, "the valid member", |l| {
+            devices(l).contains(&"VALID".to_owned())
+        })
+        .await;
+    assert_eq!(
+        devices(&lobby),
+        ["VALID"],
+        "forged and expired entries stay hidden"
+    );
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_join_is_published_in_both_forms_and_leave_clears_it() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let mut app = App::start(&bob).await;
+    app.send(Command::Join {
+        room: room.to_string(),
+        intent: CallIntent::Video,
+        notify: None,
+        foci: vec![SFU.into()],
+    });
+    app.lobby_where(&room, "joined", |l| l.own == OwnCallState::Joined)
+        .await;
+    let lobby = app
+        .lobby_where(&room, "ourselves in the lobby", |l| {
+            devices(l).contains(&app_device(&bob, l))
+        })
+        .await;
+    assert!(
+        participants(&lobby)
+            .iter()
+            .any(|p| p.user_id == bob.user_id.as_str())
+    );
+
+    let session = raw_state(&alice, &room, "org.matrix.msc3401.call.member").await;
+    let key = format!("_{}_{}_m.call", bob.user_id, app.device_id);
+    let ev = session
+        .iter()
+        .find(|e| e["state_key"] == key)
+        .unwrap_or_else(|| panic!("no {key} in {session:#?}"));
+    let c = &ev["content"];
+    assert_eq!(c["application"], "m.call");
+    assert_eq!(c["call_id"], "");
+    assert_eq!(c["scope"], "m.room");
+    assert_eq!(c["device_id"], app.device_id.as_str());
+    assert_eq!(c["m.call.intent"], "video");
+    assert_eq!(c["expires"], 14_400_000);
+    assert_eq!(c["focus_active"]["focus_selection"], "multi_sfu");
+    assert_eq!(
+        c["foci_preferred"][0]["livekit_service_url"], SFU,
+        "the user's focus first"
+    );
+    assert_eq!(c["foci_preferred"][0]["livekit_alias"], room.as_str());
+    let brief = raw_state(&alice, &room, "m.rtc.member").await;
+    let ev = brief
+        .iter()
+        .find(|e| {
+            e["sender"] == bob.user_id.as_str() && !e["content"].as_object().unwrap().is_empty()
+        })
+        .expect("our m.rtc.member");
+    assert_eq!(ev["content"]["member"]["user_id"], bob.user_id.as_str());
+    assert_eq!(ev["content"]["member"]["device_id"], app.device_id.as_str());
+    assert_eq!(ev["content"]["session"]["application"], "m.call");
+    assert!(
+        ev["state_key"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("_{}_", bob.user_id))
+    );
+
+    app.send(Command::Leave {
+        room: room.to_string(),
+    });
+    app.lobby_where(&room, "left", |l| l.own == OwnCallState::NotJoined)
+        .await;
+    wait_for("alice to see us leave", WAIT, async || {
+        let session = raw_state(&alice, &room, "org.matrix.msc3401.call.member").await;
+        let ev = session.iter().find(|e| e["state_key"] == key)?;
+        eprintln!("{ev}");
+        (ev["content"] == json!({})).then_some(())
+    })
+    .await;
+    app.lobby_where(&room, "nobody left in the call", |l| {
+        participants(l).is_empty()
+    })
+    .await;
+    let brief = raw_state(&alice, &room, "m.rtc.member").await;
+    assert!(
+        brief
+            .iter()
+            .filter(|e| e["sender"] == bob.user_id.as_str())
+            .all(|e| e["content"] == json!({}))
+    );
+    app.quit().await;
+}
+
+fn app_device(bob: &TestUser, lobby: &RoomLobby) -> String {
+    participants(lobby)
+        .iter()
+        .find(|p| p.user_id == bob.user_id.as_str())
+        .map(|p| p.device_id.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_owned_state_keys_in_msc3757_rooms() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let opts = RoomOpts {
+        room_version: Some("org.matrix.msc3757.11".into()),
+        ..RoomOpts::default()
+    };
+    let room = shared_room(&alice, &bob, opts).await;
+    let mut app = App::start(&bob).await;
+    app.send(Command::Join {
+        room: room.to_string(),
+        intent: CallIntent::Audio,
+        notify: None,
+        foci: vec![],
+    });
+    app.lobby_where(&room, "joined", |l| l.own == OwnCallState::Joined)
+        .await;
+    let session = raw_state(&alice, &room, "org.matrix.msc3401.call.member").await;
+    let key = format!("{}_{}_m.call", bob.user_id, app.device_id);
+    assert!(
+        session.iter().any(|e| e["state_key"] == key),
+        "no leading _ in {session:#?}"
+    );
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_levels_decide_which_forms_we_publish() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let opts = RoomOpts {
+        lower_call_power_levels: false,
+        room_version: Some("11".into()),
+        ..RoomOpts::default()
+    };
+    let room = shared_room(&alice, &bob, opts).await;
+    let mut app = App::start(&bob).await;
+    app.send(Command::Join {
+        room: room.to_string(),
+        intent: CallIntent::Video,
+        notify: None,
+        foci: vec![],
+    });
+    let error = app
+        .expect("the power-level sentence", |u| match u {
+            Update::Error { message } => Some(message.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(
+        error.contains("power level 50") && error.contains("you have 0"),
+        "{error}"
+    );
+    app.lobby_where(&room, "failed", |l| {
+        matches!(l.own, OwnCallState::Failed { .. })
+    })
+    .await;
+
+    // Lower it for Element Call's type only, as real rooms often do.
+    let levels = raw_state(&alice, &room, "m.room.power_levels").await;
+    let mut content = levels[0]["content"].clone();
+    content["events"]["org.matrix.msc3401.call.member"] = json!(0);
+    alice
+        .room(&room)
+        .send_state_event_raw("m.room.power_levels", "", content)
+        .await
+        .unwrap();
+    bob_waits_for_power_levels(&mut app, &room).await;
+    app.send(Command::Join {
+        room: room.to_string(),
+        intent: CallIntent::Video,
+        notify: None,
+        foci: vec![],
+    });
+    app.lobby_where(&room, "joined with the allowed form", |l| {
+        l.own == OwnCallState::Joined
+    })
+    .await;
+    assert!(
+        app.log
+            .iter()
+            .any(|u| matches!(u, Update::Notice { message } if message.contains("m.rtc.member")))
+    );
+    let brief = raw_state(&alice, &room, "m.rtc.member").await;
+    assert!(
+        brief.iter().all(|e| e["sender"] != bob.user_id.as_str()),
+        "m.rtc.member was skipped"
+    );
+    app.quit().await;
+}
+
+/// The worker reads power levels from its store: give its sync a moment to bring the change.
+async fn bob_waits_for_power_levels(app: &mut App, room: &RoomId) {
+    // Any update of the room (the power-level event is state) shows that the sync brought it; a
+    // short sleep covers syncs that change nothing visible.
+    let _ = room;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.expect("a connection update after the change", |u| {
+        matches!(u, Update::Connection { .. }).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rings_in_and_stops_when_the_caller_leaves() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let dm = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    let other = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let mut app = App::start(&bob).await;
+    let member = ec_join(&alice, &dm, "ALICEDEV").await;
+    let notification = send_ring(&alice, &dm, &member, 30_000).await;
+    let alert: RingAlert = app
+        .expect("a ring", |u| match u {
+            Update::Ringing { alert } => Some(alert.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(alert.call.notification_event_id, notification);
+    assert_eq!(alert.call.caller, alice.user_id.as_str());
+    assert_eq!(alert.call.room_id, dm.as_str());
+    assert!(!alert.muted);
+    assert!(
+        matches!(app.ringer.events().as_slice(), [RingerEvent::Started(a)] if a.call.notification_event_id == notification)
+    );
+
+    // An expired ring in another room: decided, never rung.
+    let member2 = ec_join(&alice, &other, "ALICEDEV").await;
+    let expired = send_ring(&alice, &other, &member2, 1).await;
+    app.expect("the expired ring ignored", |u| match u {
+        Update::RingDecision {
+            decision:
+                RingOutput::Ignore {
+                    event_id,
+                    reason: IgnoreReason::Expired,
+                    ..
+                },
+        } => (*event_id == expired).then_some(()),
+        Update::Ringing { alert } if alert.call.notification_event_id == expired => {
+            panic!("an expired ring rang")
+        }
+        _ => None,
+    })
+    .await;
+
+    // The caller leaves: the ring stops, as a missed call.
+    alice
+        .room(&dm)
+        .send_state_event_raw(
+            "org.matrix.msc3401.call.member",
+            &format!("_{}_ALICEDEV_m.call", alice.user_id),
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let reason = app
+        .expect("the ring to stop", |u| match u {
+            Update::RingStopped { call, reason } if call.notification_event_id == notification => {
+                Some(*reason)
+            }
+            _ => None,
+        })
+        .await;
+    assert!(
+        matches!(reason, StopReason::CallEnded | StopReason::CallerLeft),
+        "{reason:?}"
+    );
+    assert!(reason.is_missed());
+    assert!(app.ringer.events().iter().any(
+        |e| matches!(e, RingerEvent::Stopped(c, _) if c.notification_event_id == notification)
+    ));
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decline_from_our_other_device_stops_the_ring_and_ours_reaches_the_caller() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let dm = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    let mut app = App::start(&bob).await;
+    let member = ec_join(&alice, &dm, "ALICEDEV").await;
+    let first = send_ring(&alice, &dm, &member, 30_000).await;
+    app.expect("a ring", |u| {
+        matches!(u, Update::Ringing { alert } if alert.call.notification_event_id == first)
+            .then_some(())
+    })
+    .await;
+    // Bob's other device (the test client) declines.
+    bob.sync_once().await;
+    bob.room(&dm)
+        .send_raw(
+            "org.matrix.msc4310.rtc.decline",
+            json!({"m.relates_to":{"rel_type":"m.reference","event_id":first}}),
+        )
+        .await
+        .unwrap();
+    app.expect("declined elsewhere", |u| match u {
+        Update::RingStopped { call, reason } if call.notification_event_id == first => {
+            assert_eq!(*reason, StopReason::DeclinedElsewhere);
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+
+    // A new call rings; we decline here and Alice sees our decline.
+    alice
+        .room(&dm)
+        .send_state_event_raw(
+            "org.matrix.msc3401.call.member",
+            &format!("_{}_ALICEDEV_m.call", alice.user_id),
+            json!({}),
+        )
+        .await
+        .unwrap();
+    app.lobby_where(&dm, "the first call over", |l| l.calls.is_empty())
+        .await;
+    let member = ec_join(&alice, &dm, "ALICEDEV2").await;
+    let second = send_ring(&alice, &dm, &member, 30_000).await;
+    app.expect("the second ring", |u| {
+        matches!(u, Update::Ringing { alert } if alert.call.notification_event_id == second)
+            .then_some(())
+    })
+    .await;
+    app.send(Command::Decline {
+        room: Some(dm.to_string()),
+    });
+    app.expect("declined here", |u| {
+        matches!(
+            u,
+            Update::RingStopped {
+                reason: StopReason::Declined,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    wait_for("alice to see the decline", WAIT, async || {
+        alice.sync_once().await;
+        let messages = alice
+            .room(&dm)
+            .messages(matrix_sdk::room::MessagesOptions::backward())
+            .await
+            .ok()?;
+        messages.chunk.iter().find_map(|e| {
+            let v = e.raw().deserialize_as::<Value>().ok()?;
+            (v["type"] == "org.matrix.msc4310.rtc.decline"
+                && v["sender"] == bob.user_id.as_str()
+                && v["content"]["m.relates_to"]["event_id"] == second.as_str())
+            .then_some(())
+        })
+    })
+    .await;
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ring_in_an_encrypted_dm_decrypts_and_rings() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let dm = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            encrypted: true,
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    let mut app = App::start(&bob).await;
+    // Alice learns Bob's devices (the app's included) before encrypting for them.
+    alice.sync_once().await;
+    let member = ec_join(&alice, &dm, "ALICEDEV").await;
+    let sent = alice
+        .room(&dm)
+        .send_raw(
+            "org.matrix.msc4075.rtc.notification",
+            ring_content(&member, 30_000),
+        )
+        .await
+        .unwrap();
+    assert!(
+        sent.encryption_info.is_some(),
+        "the ring went out encrypted"
+    );
+    let notification = sent.response.event_id.to_string();
+    app.expect("the encrypted ring", |u| match u {
+        Update::Ringing { alert } => {
+            (alert.call.notification_event_id == notification).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answering_joins_and_ringing_out_reaches_the_callee() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let dm = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    let mut app = App::start(&bob).await;
+    // Bob rings Alice: he joins, then the ring relates to his membership.
+    app.send(Command::Ring {
+        room: dm.to_string(),
+        intent: CallIntent::Audio,
+    });
+    app.lobby_where(&dm, "joined", |l| l.own == OwnCallState::Joined)
+        .await;
+    let ring = wait_for("alice to receive the ring", WAIT, async || {
+        alice.sync_once().await;
+        let messages = alice
+            .room(&dm)
+            .messages(matrix_sdk::room::MessagesOptions::backward())
+            .await
+            .ok()?;
+        messages.chunk.iter().find_map(|e| {
+            let v = e.raw().deserialize_as::<Value>().ok()?;
+            (v["type"] == "org.matrix.msc4075.rtc.notification"
+                && v["sender"] == bob.user_id.as_str())
+            .then_some(v)
+        })
+    })
+    .await;
+    assert_eq!(ring["content"]["notification_type"], "ring", "a DM rings");
+    assert_eq!(ring["content"]["m.call.intent"], "audio");
+    let related = ring["content"]["m.relates_to"]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let related = matrix_sdk::ruma::OwnedEventId::try_from(related).unwrap();
+    let member = alice.room(&dm).event(&related, None).await.unwrap();
+    let member = member.raw().deserialize_as::<Value>().unwrap();
+    assert_eq!(
+        member["type"], "org.matrix.msc3401.call.member",
+        "the ring relates to Bob's membership"
+    );
+    assert_eq!(member["sender"], bob.user_id.as_str());
+    assert_eq!(member["content"]["device_id"], app.device_id.as_str());
+    app.send(Command::Leave {
+        room: dm.to_string(),
+    });
+    app.lobby_where(&dm, "left", |l| l.own == OwnCallState::NotJoined)
+        .await;
+
+    // Alice rings Bob; Bob answers here.
+    let member = ec_join(&alice, &dm, "ALICEDEV").await;
+    send_ring(&alice, &dm, &member, 30_000).await;
+    app.expect("a ring", |u| {
+        matches!(u, Update::Ringing { .. }).then_some(())
+    })
+    .await;
+    app.send(Command::Answer {
+        room: dm.to_string(),
+    });
+    app.expect("answered", |u| {
+        matches!(
+            u,
+            Update::RingStopped {
+                reason: StopReason::Answered,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    app.lobby_where(&dm, "joined after answering", |l| {
+        l.own == OwnCallState::Joined
+    })
+    .await;
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_errors_are_sentences() {
+    let hs = homeserver();
+    let bob = hs.register("bob").await;
+    let mut app = App::unsigned(data_root()).await;
+    app.send(Command::Login {
+        homeserver: hs.url.clone(),
+        user: bob.user_id.to_string(),
+        password: "wrong".into(),
+    });
+    let reason = app
+        .expect("a login failure", |u| match u {
+            Update::LoginFailed { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(reason, "The user name or password is wrong.");
+    app.send(Command::Login {
+        homeserver: "http://127.0.0.1:9".into(),
+        user: "bob".into(),
+        password: "x".into(),
+    });
+    let reason = app
+        .expect("a login failure", |u| match u {
+            Update::LoginFailed { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(
+        reason.contains("could not be reached") || reason.contains("Could not reach"),
+        "{reason}"
+    );
+    // With the right password it works, as a localpart too.
+    let localpart = bob.user_id.localpart().to_owned();
+    app.send(Command::Login {
+        homeserver: hs.url.clone(),
+        user: localpart,
+        password: bob.password.clone(),
+    });
+    app.expect("signed in", |u| {
+        matches!(u, Update::SignedIn { .. }).then_some(())
+    })
+    .await;
+    // A second worker on the same profile stops with a sentence instead of sharing the store.
+    let ringer = Arc::new(RecordingRinger::default());
+    let config = WorkerConfig::new(
+        paths_in(&app.root),
+        Settings::default(),
+        ringer,
+        SecretStoreKind::File,
+    );
+    let mut second = matrix::spawn(config, Arc::new(|| {}));
+    match tokio::time::timeout(WAIT, second.updates.recv())
+        .await
+        .unwrap()
+    {
+        Some(Update::Fatal { message }) => {
+            assert!(message.contains("already running"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_homeserver_restart_while_joined_ends_with_us_joined_and_the_lobby_current() {
+    let hs = support::dedicated_homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let mut app = App::start_on(&hs.url, &bob).await;
+    app.send(Command::Join {
+        room: room.to_string(),
+        intent: CallIntent::Video,
+        notify: None,
+        foci: vec![],
+    });
+    app.lobby_where(&room, "joined", |l| l.own == OwnCallState::Joined)
+        .await;
+    hs.restart().await;
+    app.expect("offline during the restart, or back online", |u| {
+        matches!(u, Update::Connection { .. }).then_some(())
+    })
+    .await;
+    ec_join(&alice, &room, "AFTER").await;
+    let lobby = app
+        .lobby_where(&room, "alice's new device after the restart", |l| {
+            devices(l).contains(&"AFTER".to_owned())
+        })
+        .await;
+    assert_eq!(lobby.own, OwnCallState::Joined);
+    // Longer than the delayed leave: we kept it alive (or published again), so we are still in.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let session = raw_state(&alice, &room, "org.matrix.msc3401.call.member").await;
+    let key = format!("_{}_{}_m.call", bob.user_id, app.device_id);
+    let ours = session
+        .iter()
+        .find(|e| e["state_key"] == key)
+        .expect("our membership");
+    assert_ne!(ours["content"], json!({}), "still joined after the restart");
+    app.quit().await;
+}
