@@ -225,3 +225,43 @@ async fn a_killed_join_leaves_no_member_once_the_delay_passed() {
     assert_eq!(left, json!({}));
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_keyring_sign_in_refuses_with_the_fix() {
+    let hs = homeserver();
+    let bob = hs.register("bob").await;
+    let data = data_dir("nokeyring");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vestibule"))
+        .args(["login", &hs.url, bob.user_id.as_str()])
+        .env("VESTIBULE_DATA_DIR", &data)
+        .env_remove("VESTIBULE_SECRET_STORE")
+        // A session bus that is not there: no Secret Service can answer.
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}", data.join("no-bus").display()),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", bob.password).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("No keyring could be reached") && err.contains("VESTIBULE_SECRET_STORE=file"),
+        "{err}"
+    );
+    assert!(!data.join("default/secret.json").exists());
+    assert!(
+        !data.join("default/store").exists(),
+        "nothing is kept without a safe place for it"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}

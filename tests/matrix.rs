@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use support::{RoomOpts, TestUser, homeserver, wait_for};
 use tokio::sync::mpsc;
 use vestibule::config::{ProfilePaths, Settings};
-use vestibule::matrix::{self, Command, OwnCallState, RingAlert, RoomLobby, Update, WorkerConfig};
+use vestibule::matrix::{
+    self, Command, Connection, OwnCallState, RingAlert, RoomLobby, Update, WorkerConfig,
+};
 use vestibule::ring::{RecordingRinger, RingerEvent};
 use vestibule::rtc::ring::{IgnoreReason, RingOutput, StopReason};
 use vestibule::rtc::{CallIntent, Participant};
@@ -951,8 +953,25 @@ async fn a_homeserver_restart_while_joined_ends_with_us_joined_and_the_lobby_cur
     app.lobby_where(&room, "joined", |l| l.own == OwnCallState::Joined)
         .await;
     hs.restart().await;
-    app.expect("offline during the restart, or back online", |u| {
-        matches!(u, Update::Connection { .. }).then_some(())
+    // The long-poll in flight when the server went away fails: we say we are offline, then
+    // come back.
+    let reason = app
+        .expect("offline during the restart", |u| match u {
+            Update::Connection {
+                connection: Connection::Offline { reason, .. },
+            } => Some(reason.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(reason.contains("could not be reached"), "{reason}");
+    app.expect("back online", |u| {
+        matches!(
+            u,
+            Update::Connection {
+                connection: Connection::Online
+            }
+        )
+        .then_some(())
     })
     .await;
     ec_join(&alice, &room, "AFTER").await;

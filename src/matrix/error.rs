@@ -115,3 +115,50 @@ pub fn build_sentence(homeserver: &str, err: &ClientBuildError) -> String {
         _ => format!("Could not set up the connection to {homeserver}."),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_read_as_sentences() {
+        let cases = [
+            (
+                Failure::RateLimited {
+                    retry_after_ms: Some(11_200),
+                },
+                "The homeserver is rate limiting us; retrying in 12 s.",
+            ),
+            (
+                Failure::Network,
+                "The homeserver could not be reached; check your connection.",
+            ),
+            (
+                Failure::Other("M_UNKNOWN".into()),
+                "The homeserver refused: M_UNKNOWN.",
+            ),
+        ];
+        for (failure, sentence) in cases {
+            assert_eq!(failure_sentence(&failure), sentence);
+        }
+    }
+
+    #[test]
+    fn error_kinds_map_to_failures() {
+        use matrix_sdk::ruma::api::error::LimitExceededErrorData;
+        let mut limit = LimitExceededErrorData::new();
+        limit.retry_after = Some(RetryAfter::Delay(Duration::from_millis(2_500)));
+        assert_eq!(
+            failure_of_kind(&ErrorKind::LimitExceeded(limit)),
+            Failure::RateLimited {
+                retry_after_ms: Some(2_500)
+            }
+        );
+        assert_eq!(failure_of_kind(&ErrorKind::Forbidden), Failure::Forbidden);
+        assert_eq!(failure_of_kind(&ErrorKind::NotFound), Failure::NotFound);
+        assert_eq!(
+            failure_of_kind(&ErrorKind::Unrecognized),
+            Failure::Unsupported
+        );
+    }
+}
