@@ -5,7 +5,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib/setup.sh
 
 ensure_cargo
-ensure_debian_packages "${BUILD_PACKAGES[@]}"
+ensure_debian_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 
 echo "== homeserver for the integration tests" >&2
 # Synapse in a venv cached outside the checkout; each test binary starts its own on loopback.
@@ -16,4 +16,6 @@ cargo fmt --all -- --check
 echo "== lint" >&2
 cargo clippy --all-targets --locked -- -D warnings
 echo "== tests" >&2
-cargo test --all-targets --locked
+# Every test, and the criterion benches once each as a smoke test; `benches/matrix.rs` (minutes
+# against a homeserver) only runs under `cargo bench`.
+cargo test --locked --lib --bins --tests --bench rtc

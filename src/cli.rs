@@ -15,7 +15,7 @@ use crate::config::{DEFAULT_PROFILE, ProfilePaths, Settings};
 use crate::matrix::{
     self, Command, Connection, FocusInfo, OwnCallState, RoomLobby, Update, WorkerConfig,
 };
-use crate::ring::SilentRinger;
+use crate::ring::{DesktopRinger, Ringer, SilentRinger};
 use crate::rtc::ring::NotifyKind;
 use crate::rtc::{CallIntent, Lobby, MembershipEvent};
 use crate::secrets::SecretStoreKind;
@@ -118,6 +118,15 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Play the ringtone and show a test notification, to check sound and notifications.
+    TestRing {
+        /// How long to ring.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// A sound file to try instead of the configured ringtone.
+        #[arg(long, value_name = "FILE")]
+        ringtone: Option<PathBuf>,
+    },
     /// Show the call lobby of a room from its state events (the JSON array that
     /// `GET /_matrix/client/v3/rooms/{roomId}/state` returns), read from FILE or stdin.
     Inspect {
@@ -153,8 +162,30 @@ pub fn run(profile: &str, cmd: Cmd) -> Result<(), String> {
         .build()
         .map_err(|e| format!("Could not start: {e}."))?;
     runtime.block_on(async move {
-        let config = WorkerConfig::new(paths, settings, Arc::new(SilentRinger), secret_store);
+        if let Cmd::TestRing { seconds, ringtone } = cmd {
+            return test_ring(&settings, ringtone.as_deref(), seconds).await;
+        }
+        // Rings sound and show, except for `watch --silent` and one-shot commands.
+        let rings_aloud = matches!(
+            cmd,
+            Cmd::Watch { silent: false, .. } | Cmd::Join { .. } | Cmd::Ring { .. }
+        );
+        let desktop = rings_aloud.then(|| {
+            Arc::new(DesktopRinger::new(
+                settings.ring.ringtone.as_deref(),
+                settings.ring.volume,
+                Arc::new(|sentence| eprintln!("{sentence}")),
+            ))
+        });
+        let ringer: Arc<dyn Ringer> = match &desktop {
+            Some(desktop) => desktop.clone(),
+            None => Arc::new(SilentRinger),
+        };
+        let config = WorkerConfig::new(paths, settings, ringer, secret_store);
         let handle = matrix::spawn(config, Arc::new(|| {}));
+        if let Some(desktop) = &desktop {
+            desktop.connect(handle.commands.clone());
+        }
         let mut session = CliSession {
             commands: handle.commands,
             updates: handle.updates,
@@ -232,21 +263,32 @@ impl CliSession {
 
     async fn drive(&mut self, cmd: Cmd, password: Option<String>) -> Result<(), String> {
         match cmd {
-            Cmd::Login { homeserver, user } => loop {
-                match self.next().await? {
-                    Update::NeedsLogin => self.send(Command::Login {
-                        homeserver: homeserver.clone(),
-                        user: user.clone(),
-                        password: password.clone().unwrap_or_default(),
-                    }),
-                    Update::SignedIn { user_id, device_id } => {
-                        println!("Signed in as {user_id} (device {device_id}).");
-                        return Ok(());
+            Cmd::Login { homeserver, user } => {
+                let mut asked = false;
+                loop {
+                    match self.next().await? {
+                        Update::NeedsLogin => {
+                            asked = true;
+                            self.send(Command::Login {
+                                homeserver: homeserver.clone(),
+                                user: user.clone(),
+                                password: password.clone().unwrap_or_default(),
+                            });
+                        }
+                        Update::SignedIn { user_id, .. } if !asked => {
+                            return Err(format!(
+                                "This profile is already signed in as {user_id}: run `vestibule logout` first, or use --profile."
+                            ));
+                        }
+                        Update::SignedIn { user_id, device_id } => {
+                            println!("Signed in as {user_id} (device {device_id}).");
+                            return Ok(());
+                        }
+                        Update::LoginFailed { reason } => return Err(reason),
+                        _ => {}
                     }
-                    Update::LoginFailed { reason } => return Err(reason),
-                    _ => {}
                 }
-            },
+            }
             Cmd::Logout => {
                 let (user_id, _) = self.signed_in().await?;
                 self.send(Command::Logout);
@@ -321,7 +363,7 @@ impl CliSession {
                     }
                 }
             }
-            Cmd::Inspect { .. } => Ok(()),
+            Cmd::Inspect { .. } | Cmd::TestRing { .. } => Ok(()),
         }
     }
 
@@ -374,19 +416,26 @@ impl CliSession {
     /// After a join: report our state until interrupted, then leave.
     async fn stay_joined(&mut self) -> Result<(), String> {
         let mut room_id: Option<String> = None;
+        let mut was_joined = false;
         loop {
             tokio::select! {
                 () = interrupted() => return Ok(()),
                 update = self.next() => match update? {
-                    Update::Lobby { lobby } if room_id.as_ref().is_none_or(|r| *r == lobby.room_id) && lobby.own != OwnCallState::NotJoined => {
+                    Update::Lobby { lobby } if room_id.as_ref().is_none_or(|r| *r == lobby.room_id) && (was_joined || lobby.own != OwnCallState::NotJoined) => {
                         match &lobby.own {
                             OwnCallState::Failed { reason } => return Err(reason.clone()),
-                            OwnCallState::Joined => println!("Joined the call in {}.", lobby.name),
+                            OwnCallState::Joined if !was_joined => {
+                                was_joined = true;
+                                println!("Joined the call in {}.", lobby.name);
+                            }
                             OwnCallState::Leaving => println!("Leaving the call in {}.", lobby.name),
+                            // Left without being asked to (nobody answered, a refresh failed).
+                            OwnCallState::NotJoined => return Ok(()),
                             _ => {}
                         }
                         room_id = Some(lobby.room_id);
                     }
+
                     Update::Error { message } => {
                         if room_id.is_none() {
                             return Err(message);
@@ -399,6 +448,46 @@ impl CliSession {
             }
         }
     }
+}
+
+/// Rings for `seconds` with a test call, so a person can check their set-up.
+async fn test_ring(
+    settings: &Settings,
+    ringtone: Option<&std::path::Path>,
+    seconds: u64,
+) -> Result<(), String> {
+    use crate::matrix::RingAlert;
+    use crate::rtc::CallKey;
+    use crate::rtc::ring::{IncomingCall, StopReason};
+    let ringtone = ringtone.or(settings.ring.ringtone.as_deref());
+    let ringer = DesktopRinger::new(
+        ringtone,
+        settings.ring.volume,
+        Arc::new(|s| eprintln!("{s}")),
+    );
+    let call = IncomingCall {
+        room_id: "!test:vestibule".into(),
+        notification_event_id: "$test-ring".into(),
+        caller: "@vestibule:test".into(),
+        kind: NotifyKind::Ring,
+        intent: Some(CallIntent::Audio),
+        call: CallKey::room_call(),
+        expires_at_ms: matrix::now_ms() + seconds * 1000,
+    };
+    let alert = RingAlert {
+        call: call.clone(),
+        caller_name: "Vestibule".into(),
+        room_name: "a test ring".into(),
+        muted: false,
+    };
+    println!("Ringing for {seconds} s…");
+    ringer.start(&alert);
+    tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+    ringer.stop(&call, StopReason::Answered);
+    // Let the notification close before the process ends.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    println!("Done.");
+    Ok(())
 }
 
 fn read_password(user: &str) -> Result<String, String> {

@@ -117,7 +117,7 @@ pub fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
 }
 
 /// The settings of one profile, from its config file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Call settings.
@@ -149,14 +149,29 @@ impl Default for CallSettings {
     }
 }
 
-/// When we ring.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// When and how we ring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RingSettings {
     /// Show and play nothing for incoming calls (they still reach the window and the CLI).
     pub do_not_disturb: bool,
     /// Rooms (ids) whose calls neither show nor play.
     pub muted_rooms: Vec<String>,
+    /// A sound file (WAV, Ogg Vorbis, FLAC or MP3) to ring with instead of the built-in tone.
+    pub ringtone: Option<PathBuf>,
+    /// The ringtone's volume, 0.0 to 1.0.
+    pub volume: f32,
+}
+
+impl Default for RingSettings {
+    fn default() -> Self {
+        Self {
+            do_not_disturb: false,
+            muted_rooms: Vec::new(),
+            ringtone: None,
+            volume: 0.8,
+        }
+    }
 }
 
 impl Settings {

@@ -144,10 +144,15 @@ impl SecretStore {
                     source,
                 };
                 let tmp = path.with_extension("json.tmp");
+                // A fresh file, so that it is born owner-only whatever a leftover one allowed.
+                match std::fs::remove_file(&tmp) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(file_err(e)),
+                }
                 let mut file = std::fs::OpenOptions::new()
                     .write(true)
-                    .create(true)
-                    .truncate(true)
+                    .create_new(true)
                     .mode(0o600)
                     .open(&tmp)
                     .map_err(file_err)?;

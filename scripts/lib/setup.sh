@@ -22,6 +22,8 @@ ensure_debian_packages() {
 
 # The packages the build needs.
 BUILD_PACKAGES=(pkg-config libasound2-dev)
+# What the tests need besides: a session bus for the notification tests.
+TEST_PACKAGES=(dbus-daemon dbus-session-bus-common)
 
 # Makes sure cargo is on PATH (rustup installs it under ~/.cargo/bin).
 ensure_cargo() {

@@ -258,12 +258,17 @@ async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command
             worker.out.send(Update::NeedsLogin);
         }
     }
+    let mut commands_closed = false;
     loop {
         let deadline = worker.next_deadline();
         tokio::select! {
-            cmd = commands.recv() => match cmd {
+            cmd = commands.recv(), if !commands_closed => match cmd {
                 Some(cmd) => worker.on_command(cmd).await,
-                None => worker.begin_stop(Stopping::Quit),
+                None => {
+                    // Whoever held the sender is gone: leave calls and stop.
+                    commands_closed = true;
+                    worker.begin_stop(Stopping::Quit);
+                }
             },
             Some(msg) = internal_rx.recv() => worker.on_internal(msg).await,
             () = sleep_until(deadline) => worker.on_tick().await,
@@ -438,7 +443,13 @@ impl Worker {
                 | Command::Answer { .. }
                 | Command::Decline { .. }
         );
-        if about_rooms && self.client.is_some() && !self.first_sync_done {
+        if about_rooms && self.client.is_none() {
+            self.out.send(Update::Error {
+                message: "Not signed in.".into(),
+            });
+            return;
+        }
+        if about_rooms && !self.first_sync_done {
             self.waiting_for_sync.push(cmd);
             return;
         }
@@ -604,18 +615,15 @@ impl Worker {
             .unwrap_or_default();
         self.handle_ring_outputs(stopped).await;
         if let Some(own) = self.rooms.get_mut(&room_id).and_then(|e| e.own.as_mut()) {
-            let wanted = own.machines.iter().any(|m| {
-                !matches!(
-                    m.state(),
-                    OwnState::NotJoined | OwnState::Failed(_) | OwnState::Leaving
-                )
-            });
-            if wanted {
-                if notify.is_some() {
-                    own.pending_notify = notify;
-                }
-                return;
+            // Already joined, joining, or still leaving: the same machines carry on (their
+            // in-flight requests stay theirs), now wanting to be in the call.
+            for m in &mut own.machines {
+                m.join();
             }
+            if notify.is_some() {
+                own.pending_notify = notify;
+            }
+            return;
         }
         let (forms, refused) = self.allowed_forms(&sdk_room, &me).await;
         for (form, sentence) in refused {
@@ -910,10 +918,10 @@ impl Worker {
             if !self.rooms.contains_key(&room_id)
                 && let Some(room) = client.get_room(&room_id)
             {
-                // A room joined since the last sync: its whole state is in the store now.
+                // A room joined since the last sync: its whole state is in the store now, and
+                // its timeline may hold a live ring.
                 self.add_room(&room).await;
                 changed.push(room_id.clone());
-                continue;
             }
             // With `state_after` the state list is complete; without it, state events in the
             // timeline come on top of it.

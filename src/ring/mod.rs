@@ -1,8 +1,13 @@
 //! The ringer: what happens on the desktop when a call rings us. The worker drives it, so
-//! ringing works with the window hidden. This module holds the trait and the ringers that need
-//! no desktop (a silent one, and one that records what it was asked, for tests).
+//! ringing works with the window hidden. [`DesktopRinger`] plays the ringtone and shows the
+//! notification; [`SilentRinger`] and [`RecordingRinger`] need no desktop.
+
+pub mod audio;
+pub mod desktop;
 
 use std::sync::Mutex;
+
+pub use desktop::{DesktopRinger, WarningSink};
 
 use crate::matrix::RingAlert;
 use crate::rtc::ring::{IncomingCall, StopReason};

@@ -348,6 +348,7 @@ impl OwnMembership {
             return None;
         }
         if self.retry_at_ms > 0 && (self.want_joined || self.published || self.delay_id.is_some()) {
+            // A retry is due (a past time means "poll now": `poll` then has work).
             return Some(self.retry_at_ms);
         }
         if !self.want_joined || !self.published || self.failed.is_some() {
@@ -427,8 +428,9 @@ impl OwnMembership {
             }
             (Failure::NotFound, Request::Restart) => {
                 // The delayed leave is gone, and may have fired: schedule anew and publish again.
+                // When we are leaving anyway, stay "published" so that a plain leave follows.
                 self.delay_id = None;
-                self.published = false;
+                self.published = !self.want_joined && self.published;
             }
             (Failure::NotFound, Request::FireLeave) => {
                 // Already fired or cancelled: make sure with a plain leave.
@@ -444,6 +446,9 @@ impl OwnMembership {
             }
             (_, Request::Schedule | Request::Join | Request::Refresh) => {
                 self.failed = Some(failure);
+                // Nothing is retried after a final failure.
+                self.retry_at_ms = 0;
+                self.failures = 0;
                 if request == Request::Refresh {
                     // We are still published: withdraw rather than linger half-joined.
                     self.want_joined = false;

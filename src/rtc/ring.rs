@@ -398,7 +398,8 @@ pub struct RingTracker {
     seen: HashMap<String, u64>,
     /// Declines from us that arrived before their notification, kept for the longest lifetime.
     declined_early: HashMap<String, u64>,
-    /// Calls that rang, with when they rang: later notifications for the same call do not ring.
+    /// Calls that rang, with the call's start time then: later notifications for the same call
+    /// (a call started no later) do not ring.
     rang: HashMap<(String, CallKey), u64>,
 }
 
@@ -438,6 +439,9 @@ impl RingTracker {
         if n.sender == self.me.user_id {
             return ignore(IgnoreReason::FromUs);
         }
+        // Forget what has expired, so these sets stay small even when `tick` is never due.
+        self.seen.retain(|_, until| now_ms < *until);
+        self.declined_early.retain(|_, until| now_ms < *until);
         if self.seen.contains_key(&n.event_id) {
             return ignore(IgnoreReason::Duplicate);
         }
@@ -484,7 +488,7 @@ impl RingTracker {
         match call {
             Some(call) => {
                 let caller_seen = call.has_user(&n.sender);
-                self.start(incoming, caller_seen, now_ms)
+                self.start(incoming, caller_seen, call.started_ts())
             }
             None => {
                 self.tracked.push(Tracked {
@@ -504,9 +508,18 @@ impl RingTracker {
         }
     }
 
-    fn start(&mut self, incoming: IncomingCall, caller_seen: bool, now_ms: u64) -> RingOutput {
-        self.rang
-            .insert((incoming.room_id.clone(), incoming.call.clone()), now_ms);
+    /// Rings for `incoming`; `call_started_ts` (the call's oldest join, a server-side time)
+    /// tells this call from a later one in the same room.
+    fn start(
+        &mut self,
+        incoming: IncomingCall,
+        caller_seen: bool,
+        call_started_ts: u64,
+    ) -> RingOutput {
+        self.rang.insert(
+            (incoming.room_id.clone(), incoming.call.clone()),
+            call_started_ts,
+        );
         self.tracked.push(Tracked {
             incoming: incoming.clone(),
             waiting_until: None,
@@ -543,8 +556,21 @@ impl RingTracker {
                     });
                     false
                 }
+                (Some(_), Some(_)) if now_ms >= t.incoming.expires_at_ms => {
+                    // The call showed up only after the ring's lifetime: too late to ring.
+                    out.push(RingOutput::Ignore {
+                        room_id: room_id.to_owned(),
+                        event_id: t.incoming.notification_event_id.clone(),
+                        reason: IgnoreReason::Expired,
+                    });
+                    false
+                }
                 (Some(_), Some(call)) => {
-                    started.push((t.incoming.clone(), call.has_user(&t.incoming.caller)));
+                    started.push((
+                        t.incoming.clone(),
+                        call.has_user(&t.incoming.caller),
+                        call.started_ts(),
+                    ));
                     false
                 }
                 (None, None) => {
@@ -566,8 +592,8 @@ impl RingTracker {
                 }
             }
         });
-        for (incoming, caller_seen) in started {
-            out.push(self.start(incoming, caller_seen, now_ms));
+        for (incoming, caller_seen, call_started_ts) in started {
+            out.push(self.start(incoming, caller_seen, call_started_ts));
         }
         // A call that is over may ring again when a new one starts.
         self.rang

@@ -264,3 +264,35 @@ fn rate_limits_and_network_errors_back_off() {
         "back-off resets on success"
     );
 }
+
+#[test]
+fn a_final_failure_after_a_back_off_leaves_nothing_to_wake_for() {
+    let mut m = machine(true);
+    m.join();
+    m.poll(T0);
+    m.on_response(Err(Failure::Network), T0);
+    assert!(m.poll(T0 + 1_000).is_some());
+    m.on_response(Err(Failure::Other("M_UNKNOWN".into())), T0 + 1_000);
+    assert!(matches!(m.state(), OwnState::Failed(_)));
+    assert_eq!(m.poll(T0 + 5_000), None);
+    assert_eq!(
+        m.next_wakeup_ms(),
+        None,
+        "no busy loop on a past retry time"
+    );
+}
+
+#[test]
+fn leaving_during_a_lost_restart_still_sends_the_leave() {
+    let mut m = joined();
+    assert!(matches!(
+        m.poll(T0),
+        Some(Action::RestartDelayedLeave { .. })
+    ));
+    m.leave();
+    m.on_response(Err(Failure::NotFound), T0);
+    let Some(Action::SendState { content, .. }) = m.poll(T0) else {
+        panic!("a plain leave")
+    };
+    assert_eq!(content, json!({}));
+}

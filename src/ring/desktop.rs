@@ -1,0 +1,203 @@
+//! The desktop ringer: the ringtone plus a desktop notification with Answer and Decline.
+//!
+//! Either half may be missing (no sound card, no notification service): each says so once
+//! through the warning callback and the other half keeps working.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use notify_rust::{Hint, Notification, NotificationResponse, Timeout, Urgency};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::Ringer;
+use super::audio::{AudioEvent, AudioPlayer, Ringtone};
+use crate::config::APP_ID;
+use crate::matrix::{Command, RingAlert};
+use crate::rtc::CallIntent;
+use crate::rtc::ring::{IncomingCall, NotifyKind, StopReason};
+
+/// Receives one-sentence warnings (and, for benchmarks, timings) from the ringer.
+pub type WarningSink = Arc<dyn Fn(String) + Send + Sync>;
+
+/// A ring on screen: its alert and its notification, once shown.
+struct Shown {
+    alert: RingAlert,
+    handle: Option<Arc<notify_rust::NotificationHandle>>,
+}
+
+/// Plays the ringtone and shows desktop notifications, as a [`Ringer`].
+pub struct DesktopRinger {
+    audio: AudioPlayer,
+    tone: Ringtone,
+    volume: f32,
+    runtime: tokio::runtime::Handle,
+    commands: OnceLock<UnboundedSender<Command>>,
+    shown: Arc<Mutex<HashMap<String, Shown>>>,
+    warn: WarningSink,
+    told_no_notifications: Arc<AtomicBool>,
+}
+
+impl DesktopRinger {
+    /// A ringer playing `ringtone` (the built-in one when `None` or unusable, said through
+    /// `warn`) at `volume` (0.0–1.0). Must be created inside a tokio runtime.
+    pub fn new(ringtone: Option<&Path>, volume: f32, warn: WarningSink) -> Self {
+        let (tone, problem) = Ringtone::chosen(ringtone);
+        if let Some(sentence) = problem {
+            warn(sentence);
+        }
+        let audio_warn = warn.clone();
+        let audio = AudioPlayer::spawn(move |event| match event {
+            AudioEvent::Unavailable(sentence) => audio_warn(sentence),
+            AudioEvent::Started(after) => {
+                tracing::debug!("ringtone started {after:?} after the ring")
+            }
+        });
+        Self {
+            audio,
+            tone,
+            volume,
+            runtime: tokio::runtime::Handle::current(),
+            commands: OnceLock::new(),
+            shown: Arc::new(Mutex::new(HashMap::new())),
+            warn,
+            told_no_notifications: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Where Answer and Decline from a notification go: the worker's command channel.
+    pub fn connect(&self, commands: UnboundedSender<Command>) {
+        // Connected once; a second call changes nothing.
+        let _ = self.commands.set(commands);
+    }
+
+    fn summary(call: &IncomingCall) -> &'static str {
+        match call.intent {
+            Some(CallIntent::Video) => "Incoming video call",
+            Some(CallIntent::Audio) => "Incoming audio call",
+            _ => "Incoming call",
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves plain data behind: keep using it.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Ringer for DesktopRinger {
+    fn start(&self, alert: &RingAlert) {
+        if alert.call.kind == NotifyKind::Ring {
+            self.audio.play(self.tone.clone(), self.volume);
+        }
+        let id = alert.call.notification_event_id.clone();
+        lock(&self.shown).insert(
+            id.clone(),
+            Shown {
+                alert: alert.clone(),
+                handle: None,
+            },
+        );
+        let mut notification = Notification::new();
+        notification
+            .appname("Vestibule")
+            .summary(Self::summary(&alert.call))
+            .body(&format!("{} in {}", alert.caller_name, alert.room_name))
+            .icon(APP_ID)
+            .hint(Hint::Category("call.incoming".into()))
+            .timeout(Timeout::Never)
+            .urgency(if alert.call.kind == NotifyKind::Ring {
+                Urgency::Critical
+            } else {
+                Urgency::Normal
+            });
+        let shown = self.shown.clone();
+        let commands = self.commands.get().cloned();
+        let warn = self.warn.clone();
+        let told = self.told_no_notifications.clone();
+        let room = alert.call.room_id.clone();
+        self.runtime.spawn(async move {
+            // Offer Answer and Decline only where the notification service shows actions.
+            let capabilities = tokio::task::spawn_blocking(notify_rust::get_capabilities).await;
+            if capabilities.is_ok_and(|c| c.is_ok_and(|c| c.iter().any(|c| c == "actions"))) {
+                notification.action("answer", "Answer").action("decline", "Decline");
+            }
+            let handle = match notification.show_async().await {
+                Ok(handle) => Arc::new(handle),
+                Err(e) => {
+                    tracing::debug!("no notification service: {e}");
+                    if !told.swap(true, Ordering::Relaxed) {
+                        warn("No notification service is running: calls will ring but show no notification.".into());
+                    }
+                    return;
+                }
+            };
+            let still_ringing = match lock(&shown).get_mut(&id) {
+                Some(entry) => {
+                    entry.handle = Some(handle.clone());
+                    true
+                }
+                None => false,
+            };
+            if !still_ringing {
+                // The ring stopped while the notification was on its way.
+                handle.close_async().await;
+                return;
+            }
+            handle
+                .wait_for_action_async(|action| {
+                    let command = match action {
+                        NotificationResponse::Default => Some(Command::Answer { room: room.clone() }),
+                        NotificationResponse::Action(key) if key == "answer" => {
+                            Some(Command::Answer { room: room.clone() })
+                        }
+                        NotificationResponse::Action(key) if key == "decline" => {
+                            Some(Command::Decline { room: Some(room.clone()) })
+                        }
+                        _ => None,
+                    };
+                    if let (Some(command), Some(commands)) = (command, &commands) {
+                        let _ = commands.send(command);
+                    }
+                })
+                .await;
+        });
+    }
+
+    fn stop(&self, call: &IncomingCall, reason: StopReason) {
+        let removed = {
+            let mut shown = lock(&self.shown);
+            let removed = shown.remove(&call.notification_event_id);
+            if !shown
+                .values()
+                .any(|s| s.alert.call.kind == NotifyKind::Ring)
+            {
+                self.audio.stop();
+            }
+            removed
+        };
+        let Some(Shown { alert, handle }) = removed else {
+            return;
+        };
+        self.runtime.spawn(async move {
+            if let Some(handle) = handle {
+                handle.close_async().await;
+            }
+            if reason.is_missed() {
+                let shown = Notification::new()
+                    .appname("Vestibule")
+                    .summary(&format!("Missed call from {}", alert.caller_name))
+                    .body(&alert.room_name)
+                    .icon(APP_ID)
+                    .hint(Hint::Category("call.unanswered".into()))
+                    .urgency(Urgency::Normal)
+                    .show_async()
+                    .await;
+                if let Err(e) = shown {
+                    tracing::debug!("missed-call notification not shown: {e}");
+                }
+            }
+        });
+    }
+}

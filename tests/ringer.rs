@@ -1,0 +1,597 @@
+//! The real ringer: the ringtone through ALSA into a file, notifications on a real session bus
+//! served by a notification server written here, and Answer/Decline from the notification
+//! reaching the homeserver.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use matrix_sdk::ruma::events::StateEventType;
+use serde_json::{Value, json};
+use support::{RoomOpts, homeserver, wait_for};
+use zbus::zvariant::OwnedValue;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vestibule-ringer-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An ALSA configuration whose default output writes a WAV file.
+fn alsa_to_file(dir: &Path) -> (PathBuf, PathBuf) {
+    let wav = dir.join("out.wav");
+    let conf = dir.join("asound.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "</usr/share/alsa/alsa.conf>\npcm.!default {{ type plug slave {{ pcm \"tofile\" format S16_LE }} }}\n\
+             pcm.tofile {{ type file slave.pcm \"null\" file \"{}\" format \"wav\" }}\n",
+            wav.display()
+        ),
+    )
+    .unwrap();
+    (conf, wav)
+}
+
+/// An ALSA configuration whose default output is a sound card that does not exist.
+fn alsa_without_card(dir: &Path) -> PathBuf {
+    let conf = dir.join("nocard.conf");
+    std::fs::write(
+        &conf,
+        "</usr/share/alsa/alsa.conf>\npcm.!default { type hw card 97 }\n",
+    )
+    .unwrap();
+    conf
+}
+
+/// The largest absolute sample of a 16-bit WAV file (0 when missing or empty).
+fn peak(wav: &Path) -> i32 {
+    let Ok(bytes) = std::fs::read(wav) else {
+        return 0;
+    };
+    // Skip the 44-byte header the ALSA file plugin writes.
+    bytes
+        .get(44..)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .map(|c| i32::from(i16::from_le_bytes([c[0], c[1]])).abs())
+        .max()
+        .unwrap_or(0)
+}
+
+/// A mono 16-bit WAV of a 440 Hz tone at `amplitude` (0..1).
+fn write_tone(path: &Path, amplitude: f64) {
+    let rate = 22_050u32;
+    let samples: Vec<i16> = (0..rate / 2)
+        .map(|i| {
+            (amplitude
+                * 32767.0
+                * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / f64::from(rate)).sin())
+                as i16
+        })
+        .collect();
+    let data_len = (samples.len() * 2) as u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+fn vestibule(dir: &Path, alsa: &Path, bus: Option<&str>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vestibule"));
+    cmd.env("VESTIBULE_DATA_DIR", dir.join("data"))
+        .env("VESTIBULE_SECRET_STORE", "file")
+        .env("ALSA_CONFIG_PATH", alsa)
+        .env_remove("RUST_LOG");
+    match bus {
+        Some(address) => cmd.env("DBUS_SESSION_BUS_ADDRESS", address),
+        // No session bus at all.
+        None => cmd.env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}", dir.join("no-bus").display()),
+        ),
+    };
+    cmd
+}
+
+fn test_ring(dir: &Path, alsa: &Path, bus: Option<&str>, extra: &[&str]) -> Output {
+    vestibule(dir, alsa, bus)
+        .args(["test-ring", "--seconds", "1"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn the_ringtone_plays_through_alsa_and_a_bad_file_falls_back() {
+    let dir = scratch("audio");
+    let (alsa, wav) = alsa_to_file(&dir);
+    // The built-in ringtone, at the default volume 0.8 of a tone normalised to 0.8.
+    let out = test_ring(&dir, &alsa, None, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let builtin = peak(&wav);
+    assert!(
+        builtin > 15_000,
+        "non-silent audio reached ALSA (peak {builtin})"
+    );
+    assert!(
+        stderr(&out).contains("No notification service"),
+        "the other half says it is missing: {}",
+        stderr(&out)
+    );
+
+    // A user's file plays instead: a quieter 440 Hz tone.
+    let tone = dir.join("tone.wav");
+    write_tone(&tone, 0.25);
+    std::fs::remove_file(&wav).unwrap();
+    let out = test_ring(&dir, &alsa, None, &["--ringtone", tone.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let custom = peak(&wav);
+    assert!(
+        (4_000..8_000).contains(&custom),
+        "the custom tone played (peak {custom})"
+    );
+
+    // An undecodable file: a sentence, and the built-in tone plays.
+    let junk = dir.join("junk.ogg");
+    std::fs::write(&junk, b"this is not audio at all").unwrap();
+    std::fs::remove_file(&wav).unwrap();
+    let out = test_ring(&dir, &alsa, None, &["--ringtone", junk.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("could not be decoded")
+            && stderr(&out).contains("using the built-in one"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(peak(&wav) > 15_000, "the built-in tone played instead");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn stopping_stops_the_sound() {
+    let dir = scratch("stop");
+    let (alsa, wav) = alsa_to_file(&dir);
+    let out = test_ring(&dir, &alsa, None, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The output is closed when the ring stops: the file no longer grows.
+    let size = std::fs::metadata(&wav).unwrap().len();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(std::fs::metadata(&wav).unwrap().len(), size);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_a_sound_card_or_a_bus_the_ring_still_completes() {
+    let dir = scratch("nocard");
+    let alsa = alsa_without_card(&dir);
+    let out = test_ring(&dir, &alsa, None, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("No sound device could be opened"), "{err}");
+    assert!(err.contains("No notification service"), "{err}");
+    assert_eq!(
+        err.matches("No sound device").count(),
+        1,
+        "said once: {err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------------------------------ a session bus and a server
+
+/// A private session bus, stopped on drop.
+struct Bus {
+    address: String,
+    daemon: Child,
+}
+
+impl Bus {
+    fn start() -> Self {
+        let mut daemon = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon is installed (the test command installs it)");
+        let mut line = String::new();
+        BufReader::new(daemon.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Self {
+            address: line.trim().to_owned(),
+            daemon,
+        }
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// One `Notify` call as the server received it.
+#[derive(Debug, Clone)]
+struct Notified {
+    id: u32,
+    app_name: String,
+    summary: String,
+    body: String,
+    actions: Vec<String>,
+    category: Option<String>,
+    urgency: Option<u8>,
+}
+
+#[derive(Default)]
+struct Record {
+    notified: Vec<Notified>,
+    closed: Vec<u32>,
+}
+
+struct NotificationServer {
+    record: Arc<Mutex<Record>>,
+}
+
+#[zbus::interface(name = "org.freedesktop.Notifications")]
+impl NotificationServer {
+    #[allow(clippy::too_many_arguments)]
+    async fn notify(
+        &self,
+        app_name: String,
+        _replaces_id: u32,
+        _app_icon: String,
+        summary: String,
+        body: String,
+        actions: Vec<String>,
+        hints: std::collections::HashMap<String, OwnedValue>,
+        _expire_timeout: i32,
+    ) -> u32 {
+        let mut record = self.record.lock().unwrap();
+        let id = record.notified.len() as u32 + 1;
+        let category = hints
+            .get("category")
+            .and_then(|v| String::try_from(v.clone()).ok());
+        let urgency = hints
+            .get("urgency")
+            .and_then(|v| u8::try_from(v.clone()).ok());
+        record.notified.push(Notified {
+            id,
+            app_name,
+            summary,
+            body,
+            actions,
+            category,
+            urgency,
+        });
+        id
+    }
+
+    async fn close_notification(
+        &self,
+        id: u32,
+        #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
+    ) {
+        self.record.lock().unwrap().closed.push(id);
+        let _ = Self::notification_closed(&emitter, id, 3).await;
+    }
+
+    async fn get_capabilities(&self) -> Vec<String> {
+        vec!["actions".into(), "body".into()]
+    }
+
+    async fn get_server_information(&self) -> (String, String, String, String) {
+        (
+            "vestibule-test".into(),
+            "vestibule".into(),
+            "1".into(),
+            "1.2".into(),
+        )
+    }
+
+    #[zbus(signal)]
+    async fn action_invoked(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        id: u32,
+        action_key: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn notification_closed(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        id: u32,
+        reason: u32,
+    ) -> zbus::Result<()>;
+}
+
+struct Server {
+    record: Arc<Mutex<Record>>,
+    connection: zbus::Connection,
+}
+
+impl Server {
+    async fn start(bus: &Bus) -> Self {
+        let record = Arc::new(Mutex::new(Record::default()));
+        let connection = zbus::connection::Builder::address(bus.address.as_str())
+            .unwrap()
+            .name("org.freedesktop.Notifications")
+            .unwrap()
+            .serve_at(
+                "/org/freedesktop/Notifications",
+                NotificationServer {
+                    record: record.clone(),
+                },
+            )
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        Self { record, connection }
+    }
+
+    fn notified(&self) -> Vec<Notified> {
+        self.record.lock().unwrap().notified.clone()
+    }
+
+    fn closed(&self) -> Vec<u32> {
+        self.record.lock().unwrap().closed.clone()
+    }
+
+    async fn invoke(&self, id: u32, action: &str) {
+        let emitter = zbus::object_server::SignalEmitter::new(
+            &self.connection,
+            "/org/freedesktop/Notifications",
+        )
+        .unwrap();
+        NotificationServer::action_invoked(&emitter, id, action)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_ring_shows_a_notification_and_closes_it() {
+    let dir = scratch("notify");
+    let (alsa, _) = alsa_to_file(&dir);
+    let bus = Bus::start();
+    let server = Server::start(&bus).await;
+    let out = tokio::task::spawn_blocking({
+        let (dir, alsa, address) = (dir.clone(), alsa.clone(), bus.address.clone());
+        move || test_ring(&dir, &alsa, Some(&address), &[])
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("No notification service"),
+        "{}",
+        stderr(&out)
+    );
+    let notified = server.notified();
+    let n = notified.first().expect("a notification");
+    assert_eq!(n.app_name, "Vestibule");
+    assert_eq!(n.summary, "Incoming audio call");
+    assert_eq!(n.body, "Vestibule in a test ring");
+    assert_eq!(n.actions, ["answer", "Answer", "decline", "Decline"]);
+    assert_eq!(n.category.as_deref(), Some("call.incoming"));
+    assert_eq!(n.urgency, Some(2), "critical");
+    assert_eq!(server.closed(), [n.id], "closed when the ring stopped");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `vestibule watch` signed in as `bob`, ringing on `bus` into `alsa`.
+fn watch(dir: &Path, alsa: &Path, bus: &str, hs_url: &str, user: &str, password: &str) -> Child {
+    let mut login = vestibule(dir, alsa, Some(bus))
+        .args(["login", hs_url, user])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    assert!(login.wait().unwrap().success());
+    vestibule(dir, alsa, Some(bus))
+        .args(["watch", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn timeline(user: &support::TestUser, room: &matrix_sdk::ruma::RoomId) -> Vec<Value> {
+    user.sync_once().await;
+    let Ok(messages) = user
+        .room(room)
+        .messages(matrix_sdk::room::MessagesOptions::backward())
+        .await
+    else {
+        return Vec::new();
+    };
+    messages
+        .chunk
+        .iter()
+        .filter_map(|e| e.raw().deserialize_as::<Value>().ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decline_and_answer_from_the_notification_reach_the_caller_and_a_missed_call_is_left() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let dm = alice
+        .create_call_room(
+            &[&bob.user_id],
+            RoomOpts {
+                is_direct: true,
+                name: Some("Alice & Bob".into()),
+                ..RoomOpts::default()
+            },
+        )
+        .await;
+    bob.sync_once().await;
+    bob.join(&dm).await;
+    alice.sync_once().await;
+    let dir = scratch("e2e");
+    let (alsa, _) = alsa_to_file(&dir);
+    let bus = Bus::start();
+    let server = Server::start(&bus).await;
+    let mut watcher = watch(
+        &dir,
+        &alsa,
+        &bus.address,
+        &hs.url,
+        bob.user_id.as_str(),
+        &bob.password,
+    );
+    // Give the watcher its first sync.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let key = format!("_{}_ALICEDEV_m.call", alice.user_id);
+    let ring = async |n: usize| {
+        let content = json!({"application":"m.call","call_id":"","scope":"m.room","device_id":format!("ALICEDEV{n}"),
+            "expires":14400000,"focus_active":{"type":"livekit","focus_selection":"multi_sfu"},
+            "foci_preferred":[{"type":"livekit","livekit_service_url":"https://sfu.example.org"}]});
+        let member = alice
+            .room(&dm)
+            .send_state_event_raw("org.matrix.msc3401.call.member", &key, content)
+            .await
+            .unwrap()
+            .event_id;
+        let content = json!({"m.mentions":{"user_ids":[],"room":true},"notification_type":"ring",
+            "m.relates_to":{"rel_type":"m.reference","event_id":member},
+            "sender_ts":vestibule::matrix::now_ms(),"lifetime":30000,"m.call.intent":"video"});
+        alice
+            .room(&dm)
+            .send_raw("org.matrix.msc4075.rtc.notification", content)
+            .await
+            .unwrap()
+            .response
+            .event_id
+            .to_string()
+    };
+    let hang_up = async || {
+        alice
+            .room(&dm)
+            .send_state_event_raw("org.matrix.msc3401.call.member", &key, json!({}))
+            .await
+            .unwrap();
+    };
+
+    // 1. Decline from the notification.
+    let first = ring(1).await;
+    let shown = wait_for(
+        "the call notification",
+        Duration::from_secs(30),
+        async || {
+            server
+                .notified()
+                .into_iter()
+                .find(|n| n.summary == "Incoming video call")
+        },
+    )
+    .await;
+    assert!(shown.body.contains("Alice & Bob"), "{shown:?}");
+    server.invoke(shown.id, "decline").await;
+    wait_for(
+        "alice to see the decline",
+        Duration::from_secs(30),
+        async || {
+            timeline(&alice, &dm).await.into_iter().find(|v| {
+                v["type"] == "org.matrix.msc4310.rtc.decline"
+                    && v["content"]["m.relates_to"]["event_id"] == first.as_str()
+            })
+        },
+    )
+    .await;
+    wait_for(
+        "the notification to close",
+        Duration::from_secs(10),
+        async || server.closed().contains(&shown.id).then_some(()),
+    )
+    .await;
+
+    // 2. A missed call leaves its notification.
+    hang_up().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    ring(2).await;
+    let count = server.notified().len();
+    let second = wait_for(
+        "the second notification",
+        Duration::from_secs(30),
+        async || server.notified().get(count).cloned(),
+    )
+    .await;
+    hang_up().await;
+    wait_for(
+        "a missed-call notification",
+        Duration::from_secs(30),
+        async || {
+            server
+                .notified()
+                .into_iter()
+                .find(|n| n.summary.starts_with("Missed call from"))
+        },
+    )
+    .await;
+    assert!(server.closed().contains(&second.id));
+
+    // 3. Answer from the notification publishes our membership.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    ring(3).await;
+    let count = server.notified().len();
+    let third = wait_for(
+        "the third notification",
+        Duration::from_secs(30),
+        async || server.notified().get(count).cloned(),
+    )
+    .await;
+    server.invoke(third.id, "answer").await;
+    wait_for("bob's membership", Duration::from_secs(30), async || {
+        alice.sync_once().await;
+        let events = alice
+            .room(&dm)
+            .get_state_events(StateEventType::from("org.matrix.msc3401.call.member"))
+            .await
+            .ok()?;
+        events.into_iter().find_map(|raw| match raw {
+            matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState::Sync(r) => {
+                let v = r.deserialize_as::<Value>().ok()?;
+                (v["sender"] == bob.user_id.as_str() && v["content"]["application"] == "m.call")
+                    .then_some(())
+            }
+            _ => None,
+        })
+    })
+    .await;
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
