@@ -64,7 +64,11 @@ impl App {
     }
 
     async fn start_on(url: &str, user: &TestUser) -> Self {
-        let mut app = Self::unsigned(data_root()).await;
+        Self::start_with(url, user, Settings::default()).await
+    }
+
+    async fn start_with(url: &str, user: &TestUser, settings: Settings) -> Self {
+        let mut app = Self::unsigned_with(data_root(), settings).await;
         app.commands
             .send(Command::Login {
                 homeserver: url.to_owned(),
@@ -88,6 +92,10 @@ impl App {
 
     /// A worker that has not signed in (it asks for a login).
     async fn unsigned(root: PathBuf) -> Self {
+        Self::unsigned_with(root, Settings::default()).await
+    }
+
+    async fn unsigned_with(root: PathBuf, settings: Settings) -> Self {
         // `RUST_LOG=vestibule=debug` shows the worker's decisions beside a failing test.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -96,7 +104,7 @@ impl App {
         let ringer = Arc::new(RecordingRinger::default());
         let mut config = WorkerConfig::new(
             paths_in(&root),
-            Settings::default(),
+            settings,
             ringer.clone(),
             SecretStoreKind::File,
         );
@@ -492,12 +500,12 @@ async fn user_owned_state_keys_in_msc3757_rooms() {
     });
     app.lobby_where(&room, "joined", |l| l.own == OwnCallState::Joined)
         .await;
-    let session = raw_state(&alice, &room, "org.matrix.msc3401.call.member").await;
     let key = format!("{}_{}_m.call", bob.user_id, app.device_id);
-    assert!(
-        session.iter().any(|e| e["state_key"] == key),
-        "no leading _ in {session:#?}"
-    );
+    wait_for("our key without a leading _", WAIT, async || {
+        let session = raw_state(&alice, &room, "org.matrix.msc3401.call.member").await;
+        session.iter().any(|e| e["state_key"] == key).then_some(())
+    })
+    .await;
     app.quit().await;
 }
 
@@ -990,5 +998,62 @@ async fn a_homeserver_restart_while_joined_ends_with_us_joined_and_the_lobby_cur
         .find(|e| e["state_key"] == key)
         .expect("our membership");
     assert_ne!(ours["content"], json!({}), "still joined after the restart");
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn muted_rings_show_nothing_but_still_reach_the_app() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let dm = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    let mut settings = Settings::default();
+    settings.ring.muted_rooms = vec![dm.to_string()];
+    let mut app = App::start_with(&hs.url, &bob, settings).await;
+    let member = ec_join(&alice, &dm, "ALICEDEV").await;
+    let notification = send_ring(&alice, &dm, &member, 30_000).await;
+    let alert = app
+        .expect("the muted ring", |u| match u {
+            Update::Ringing { alert } => Some(alert.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(alert.call.notification_event_id, notification);
+    assert!(alert.muted, "the room is muted");
+    assert!(app.ringer.events().is_empty(), "nothing played or shown");
+    app.quit().await;
+
+    // Do-not-disturb mutes every room.
+    let other = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    let mut settings = Settings::default();
+    settings.ring.do_not_disturb = true;
+    let mut app = App::start_with(&hs.url, &bob, settings).await;
+    let member = ec_join(&alice, &other, "ALICEDEV").await;
+    send_ring(&alice, &other, &member, 30_000).await;
+    let alert = app
+        .expect("the ring under do-not-disturb", |u| match u {
+            Update::Ringing { alert } if alert.call.room_id == other.as_str() => {
+                Some(alert.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert!(alert.muted);
+    assert!(app.ringer.events().is_empty());
     app.quit().await;
 }

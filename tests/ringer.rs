@@ -4,38 +4,21 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use matrix_sdk::ruma::events::StateEventType;
 use serde_json::{Value, json};
+use support::desktop::{Bus, Server, alsa_to_file};
 use support::{RoomOpts, homeserver, wait_for};
-use zbus::zvariant::OwnedValue;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vestibule-ringer-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// An ALSA configuration whose default output writes a WAV file.
-fn alsa_to_file(dir: &Path) -> (PathBuf, PathBuf) {
-    let wav = dir.join("out.wav");
-    let conf = dir.join("asound.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "</usr/share/alsa/alsa.conf>\npcm.!default {{ type plug slave {{ pcm \"tofile\" format S16_LE }} }}\n\
-             pcm.tofile {{ type file slave.pcm \"null\" file \"{}\" format \"wav\" }}\n",
-            wav.display()
-        ),
-    )
-    .unwrap();
-    (conf, wav)
 }
 
 /// An ALSA configuration whose default output is a sound card that does not exist.
@@ -199,178 +182,6 @@ fn without_a_sound_card_or_a_bus_the_ring_still_completes() {
         "said once: {err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-// ------------------------------------------------------------------ a session bus and a server
-
-/// A private session bus, stopped on drop.
-struct Bus {
-    address: String,
-    daemon: Child,
-}
-
-impl Bus {
-    fn start() -> Self {
-        let mut daemon = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-daemon is installed (the test command installs it)");
-        let mut line = String::new();
-        BufReader::new(daemon.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Self {
-            address: line.trim().to_owned(),
-            daemon,
-        }
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-    }
-}
-
-/// One `Notify` call as the server received it.
-#[derive(Debug, Clone)]
-struct Notified {
-    id: u32,
-    app_name: String,
-    summary: String,
-    body: String,
-    actions: Vec<String>,
-    category: Option<String>,
-    urgency: Option<u8>,
-}
-
-#[derive(Default)]
-struct Record {
-    notified: Vec<Notified>,
-    closed: Vec<u32>,
-}
-
-struct NotificationServer {
-    record: Arc<Mutex<Record>>,
-}
-
-#[zbus::interface(name = "org.freedesktop.Notifications")]
-impl NotificationServer {
-    #[allow(clippy::too_many_arguments)]
-    async fn notify(
-        &self,
-        app_name: String,
-        _replaces_id: u32,
-        _app_icon: String,
-        summary: String,
-        body: String,
-        actions: Vec<String>,
-        hints: std::collections::HashMap<String, OwnedValue>,
-        _expire_timeout: i32,
-    ) -> u32 {
-        let mut record = self.record.lock().unwrap();
-        let id = record.notified.len() as u32 + 1;
-        let category = hints
-            .get("category")
-            .and_then(|v| String::try_from(v.clone()).ok());
-        let urgency = hints
-            .get("urgency")
-            .and_then(|v| u8::try_from(v.clone()).ok());
-        record.notified.push(Notified {
-            id,
-            app_name,
-            summary,
-            body,
-            actions,
-            category,
-            urgency,
-        });
-        id
-    }
-
-    async fn close_notification(
-        &self,
-        id: u32,
-        #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
-    ) {
-        self.record.lock().unwrap().closed.push(id);
-        let _ = Self::notification_closed(&emitter, id, 3).await;
-    }
-
-    async fn get_capabilities(&self) -> Vec<String> {
-        vec!["actions".into(), "body".into()]
-    }
-
-    async fn get_server_information(&self) -> (String, String, String, String) {
-        (
-            "vestibule-test".into(),
-            "vestibule".into(),
-            "1".into(),
-            "1.2".into(),
-        )
-    }
-
-    #[zbus(signal)]
-    async fn action_invoked(
-        emitter: &zbus::object_server::SignalEmitter<'_>,
-        id: u32,
-        action_key: &str,
-    ) -> zbus::Result<()>;
-
-    #[zbus(signal)]
-    async fn notification_closed(
-        emitter: &zbus::object_server::SignalEmitter<'_>,
-        id: u32,
-        reason: u32,
-    ) -> zbus::Result<()>;
-}
-
-struct Server {
-    record: Arc<Mutex<Record>>,
-    connection: zbus::Connection,
-}
-
-impl Server {
-    async fn start(bus: &Bus) -> Self {
-        let record = Arc::new(Mutex::new(Record::default()));
-        let connection = zbus::connection::Builder::address(bus.address.as_str())
-            .unwrap()
-            .name("org.freedesktop.Notifications")
-            .unwrap()
-            .serve_at(
-                "/org/freedesktop/Notifications",
-                NotificationServer {
-                    record: record.clone(),
-                },
-            )
-            .unwrap()
-            .build()
-            .await
-            .unwrap();
-        Self { record, connection }
-    }
-
-    fn notified(&self) -> Vec<Notified> {
-        self.record.lock().unwrap().notified.clone()
-    }
-
-    fn closed(&self) -> Vec<u32> {
-        self.record.lock().unwrap().closed.clone()
-    }
-
-    async fn invoke(&self, id: u32, action: &str) {
-        let emitter = zbus::object_server::SignalEmitter::new(
-            &self.connection,
-            "/org/freedesktop/Notifications",
-        )
-        .unwrap();
-        NotificationServer::action_invoked(&emitter, id, action)
-            .await
-            .unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,7 +28,7 @@ use super::types::{
 };
 use crate::config::{ProfilePaths, Settings};
 use crate::ring::Ringer;
-use crate::rtc::membership::{MembershipEvent, is_membership_type};
+use crate::rtc::membership::{MembershipEvent, is_leave_content, is_membership_type};
 use crate::rtc::own::{Action, Failure, Notice, OwnConfig, OwnMembership, OwnState, Reply};
 use crate::rtc::publish::{self, JoinParams, PublishForm};
 use crate::rtc::ring::{
@@ -153,10 +153,11 @@ impl OwnCall {
     fn state(&self) -> OwnCallState {
         let states: Vec<OwnState> = self.machines.iter().map(OwnMembership::state).collect();
         let any = |f: fn(&OwnState) -> bool| states.iter().any(f);
-        if any(|s| matches!(s, OwnState::Joined)) {
-            OwnCallState::Joined
-        } else if any(|s| matches!(s, OwnState::Joining)) {
+        // Joined once every form we publish is out (a refused form does not hold us back).
+        if any(|s| matches!(s, OwnState::Joining)) {
             OwnCallState::Joining
+        } else if any(|s| matches!(s, OwnState::Joined)) {
+            OwnCallState::Joined
         } else if any(|s| matches!(s, OwnState::Leaving)) {
             OwnCallState::Leaving
         } else if let Some(OwnState::Failed(f)) =
@@ -958,11 +959,7 @@ impl Worker {
                         note_own_state(own, &value, self.me.as_ref());
                     }
                 } else if event_type == "m.room.member" {
-                    let joined = value.pointer("/content/membership").and_then(Value::as_str)
-                        == Some("join");
-                    if let Some(user) = value.get("state_key").and_then(Value::as_str) {
-                        room_changed |= entry.lobby.set_room_membership(user, joined, now);
-                    }
+                    room_changed |= apply_room_member(&mut entry.lobby, &value, now);
                     name_may_change = true;
                 } else if matches!(event_type, "m.room.name" | "m.room.canonical_alias") {
                     name_may_change = true;
@@ -984,11 +981,7 @@ impl Worker {
                         note_own_state(own, &value, self.me.as_ref());
                     }
                 } else if is_state && timeline_has_state && event_type == "m.room.member" {
-                    let joined = value.pointer("/content/membership").and_then(Value::as_str)
-                        == Some("join");
-                    if let Some(user) = value.get("state_key").and_then(Value::as_str) {
-                        room_changed |= entry.lobby.set_room_membership(user, joined, now);
-                    }
+                    room_changed |= apply_room_member(&mut entry.lobby, &value, now);
                 } else if is_notification_type(event_type) {
                     notifications.push(value);
                 } else if is_decline_type(event_type) {
@@ -1306,6 +1299,15 @@ fn apply_membership(lobby: &mut Lobby, value: &Value, now: u64) -> bool {
     }
 }
 
+/// Applies an `m.room.member` event: only joined users count in a lobby.
+fn apply_room_member(lobby: &mut Lobby, value: &Value, now: u64) -> bool {
+    let joined = value.pointer("/content/membership").and_then(Value::as_str) == Some("join");
+    match value.get("state_key").and_then(Value::as_str) {
+        Some(user) => lobby.set_room_membership(user, joined, now),
+        None => false,
+    }
+}
+
 /// Tells our machines whether their state key still holds our membership.
 fn note_own_state(own: &mut OwnCall, value: &Value, me: Option<&Me>) {
     let (Some(me), Some(key)) = (me, value.get("state_key").and_then(Value::as_str)) else {
@@ -1320,11 +1322,7 @@ fn note_own_state(own: &mut OwnCall, value: &Value, me: Option<&Me>) {
             continue;
         }
         let ours = value.get("sender").and_then(Value::as_str) == Some(me.user_id.as_str());
-        let present = ours
-            && value
-                .get("content")
-                .and_then(Value::as_object)
-                .is_some_and(|c| !c.is_empty() && c.keys().any(|k| k != "leave_reason"));
+        let present = ours && value.get("content").is_some_and(|c| !is_leave_content(c));
         if m.state_key() == key {
             m.on_room_state(present);
         }

@@ -250,6 +250,11 @@ fn is_leave(obj: &Object) -> bool {
     obj.keys().all(|k| k == "leave_reason")
 }
 
+/// Whether a state content says "left" (or is no membership object at all).
+pub fn is_leave_content(content: &Value) -> bool {
+    content.as_object().is_none_or(is_leave)
+}
+
 /// The `org.matrix.msc3401.call.member` forms: per-device session (§1a) or array (§1b).
 fn parse_call_member(
     ev: &MembershipEvent<'_>,

@@ -12,6 +12,8 @@
 //! * [`TestUser::create_call_room`], [`TestUser::join`], [`TestUser::sync_once`], [`wait_for`].
 #![allow(dead_code)]
 
+pub mod desktop;
+
 use std::hash::{BuildHasher, Hasher};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
