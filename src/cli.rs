@@ -443,6 +443,9 @@ impl CliSession {
                         eprintln!("{message}");
                     }
                     Update::Notice { message } => eprintln!("{message}"),
+                    Update::Connection { connection: Connection::Offline { reason, retry_in_secs } } => {
+                        eprintln!("Offline: {reason} Retrying in {retry_in_secs} s.");
+                    }
                     _ => {}
                 }
             }

@@ -265,3 +265,46 @@ async fn without_a_keyring_sign_in_refuses_with_the_fix() {
     );
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_lives_in_the_secret_service_and_leaves_with_logout() {
+    let hs = homeserver();
+    let bob = hs.register("bob").await;
+    let data = data_dir("keyring");
+    let home = data.join("home");
+    let run = data.join("run");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&run).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // A real session bus with GNOME Keyring's Secret Service, unlocked as a desktop login would.
+    let script = r#"
+        echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 90
+        printf '%s\n' "$PASSWORD" | "$VESTIBULE" login "$HS" "$USER_ID" || exit 91
+        "$VESTIBULE" lobbies --json >/dev/null || exit 92
+        [ ! -e "$VESTIBULE_DATA_DIR/default/secret.json" ] || exit 93
+        "$VESTIBULE" logout || exit 94
+        "$VESTIBULE" lobbies 2>/dev/null && exit 95
+        exit 0
+    "#;
+    let out = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", script])
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &run)
+        .env("VESTIBULE", env!("CARGO_BIN_EXE_vestibule"))
+        .env("VESTIBULE_DATA_DIR", &data)
+        .env_remove("VESTIBULE_SECRET_STORE")
+        .env("HS", &hs.url)
+        .env("USER_ID", bob.user_id.as_str())
+        .env("PASSWORD", &bob.password)
+        .output()
+        .expect("dbus-run-session is installed (the test command installs it)");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "step {:?} failed: {}",
+        out.status.code(),
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -1057,3 +1057,48 @@ async fn muted_rings_show_nothing_but_still_reach_the_app() {
     assert!(app.ringer.events().is_empty());
     app.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_signed_out_elsewhere_asks_for_a_new_sign_in() {
+    use matrix_sdk::ruma::OwnedDeviceId;
+    use matrix_sdk::ruma::api::client::uiaa;
+    let hs = homeserver();
+    let bob = hs.register("bob").await;
+    let mut app = App::start(&bob).await;
+    // Bob removes the app's device from his other device.
+    let devices = [OwnedDeviceId::from(app.device_id.as_str())];
+    if let Err(e) = bob.client.delete_devices(&devices, None).await {
+        let info = e
+            .as_uiaa_response()
+            .expect("the server asks for the password")
+            .clone();
+        let mut password = uiaa::Password::new(
+            uiaa::UserIdentifier::Matrix(uiaa::MatrixUserIdentifier::new(bob.user_id.to_string())),
+            bob.password.clone(),
+        );
+        password.session = info.session;
+        bob.client
+            .delete_devices(&devices, Some(uiaa::AuthData::Password(password)))
+            .await
+            .unwrap();
+    }
+    let message = app
+        .expect("the sentence", |u| match u {
+            Update::Error { message } => Some(message.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(
+        message.contains("signed out from another device"),
+        "{message}"
+    );
+    app.expect("the login prompt", |u| {
+        matches!(u, Update::NeedsLogin).then_some(())
+    })
+    .await;
+    assert!(
+        !app.root.join("default/secret.json").exists(),
+        "the dead session is forgotten"
+    );
+    app.quit().await;
+}

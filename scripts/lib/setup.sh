@@ -22,8 +22,8 @@ ensure_debian_packages() {
 
 # The packages the build needs.
 BUILD_PACKAGES=(pkg-config libasound2-dev)
-# What the tests need besides: a session bus for the notification tests.
-TEST_PACKAGES=(dbus-daemon dbus-session-bus-common)
+# What the tests need besides: a session bus, and a Secret Service for the keyring test.
+TEST_PACKAGES=(dbus-daemon dbus-session-bus-common gnome-keyring)
 
 # Makes sure cargo is on PATH (rustup installs it under ~/.cargo/bin).
 ensure_cargo() {

@@ -13,6 +13,7 @@ use matrix_sdk::ruma::api::client::delayed_events::{
 };
 use matrix_sdk::ruma::api::client::rtc::RtcTransport;
 use matrix_sdk::ruma::api::client::rtc::transports;
+use matrix_sdk::ruma::api::error::ErrorKind;
 use matrix_sdk::ruma::events::{AnyStateEventContent, StateEventType};
 use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{OwnedRoomId, RoomId, RoomOrAliasId, UserId};
@@ -133,6 +134,8 @@ enum Internal {
         result: Result<Reply, Failure>,
     },
     Problem(String),
+    /// The homeserver no longer knows our access token.
+    SessionEnded,
 }
 
 /// Our part in one room's call.
@@ -882,7 +885,27 @@ impl Worker {
                 }
             }
             Internal::Problem(message) => self.out.send(Update::Error { message }),
+            Internal::SessionEnded => self.session_ended().await,
         }
+    }
+
+    /// The session was signed out elsewhere: forget it here too and ask for a new sign-in.
+    async fn session_ended(&mut self) {
+        self.sync_task = None;
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        // The token is dead, so the server part of the logout fails; the local cleanup is what
+        // matters.
+        let _ = session::logout(&client, &self.config.paths, &self.secrets).await;
+        self.rooms.clear();
+        self.tracker = None;
+        self.me = None;
+        self.first_sync_done = false;
+        self.out.send(Update::Error {
+            message: "This session was signed out from another device; sign in again.".into(),
+        });
+        self.out.send(Update::NeedsLogin);
     }
 
     /// When a join was refused, say which power level it takes.
@@ -1324,7 +1347,12 @@ fn note_own_state(own: &mut OwnCall, value: &Value, me: Option<&Me>) {
         let ours = value.get("sender").and_then(Value::as_str) == Some(me.user_id.as_str());
         let present = ours && value.get("content").is_some_and(|c| !is_leave_content(c));
         if m.state_key() == key {
-            m.on_room_state(present);
+            let event_id = value.get("event_id").and_then(Value::as_str);
+            let ts = value
+                .get("origin_server_ts")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            m.on_room_state(present, event_id, ts);
         }
     }
 }
@@ -1353,12 +1381,24 @@ async fn lobby_from_store(room: &Room, now: u64) -> Lobby {
             Err(e) => tracing::debug!("{}: could not read {event_type}: {e}", room.room_id()),
         }
     }
-    let (lobby, rejected) = Lobby::from_events(
+    let (mut lobby, rejected) = Lobby::from_events(
         values.iter().filter_map(MembershipEvent::from_event_json),
         now,
     );
     for reason in rejected {
         tracing::debug!("{}: ignored a membership event: {reason}", room.room_id());
+    }
+    // Only joined users count: drop those the store knows have left since publishing.
+    let owners: HashSet<String> = lobby.memberships().map(|m| m.user_id.clone()).collect();
+    for owner in owners {
+        let Ok(user) = <&UserId>::try_from(owner.as_str()) else {
+            continue;
+        };
+        if let Ok(Some(member)) = room.get_member_no_sync(user).await
+            && *member.membership() != matrix_sdk::ruma::events::room::member::MembershipState::Join
+        {
+            lobby.set_room_membership(&owner, false, now);
+        }
     }
     lobby
 }
@@ -1530,6 +1570,16 @@ async fn sync_loop(client: Client, tx: mpsc::UnboundedSender<Internal>, timeout:
                 if tx.send(Internal::Sync(Box::new(response))).is_err() {
                     return;
                 }
+            }
+            Err(e)
+                if matches!(
+                    e.client_api_error_kind(),
+                    Some(ErrorKind::UnknownToken { .. })
+                ) =>
+            {
+                // Signed out elsewhere: syncing again cannot help.
+                let _ = tx.send(Internal::SessionEnded);
+                return;
             }
             Err(e) => {
                 let reason = sentence(&e);

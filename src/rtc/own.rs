@@ -172,6 +172,8 @@ pub struct OwnMembership {
     failed: Option<Failure>,
     notice: Option<Notice>,
     warned: bool,
+    /// Whether `created_ts` is the server's time of our join (else our own clock's).
+    created_ts_from_server: bool,
 }
 
 impl OwnMembership {
@@ -201,6 +203,7 @@ impl OwnMembership {
             failed: None,
             notice: None,
             warned: false,
+            created_ts_from_server: false,
         }
     }
 
@@ -262,10 +265,21 @@ impl OwnMembership {
     /// Our membership state event as seen in the room: `present` is whether it still holds our
     /// membership. If it vanished (the delayed leave fired while we were away, or someone
     /// overwrote it) while we want to be joined, we publish again.
-    pub fn on_room_state(&mut self, present: bool) {
+    ///
+    /// When it is our join event (`event_id`), its server timestamp becomes `created_ts`, so
+    /// that refreshes count from the same instant as every other client does.
+    pub fn on_room_state(&mut self, present: bool, event_id: Option<&str>, origin_server_ts: u64) {
         if self.want_joined && self.published && !present && self.in_flight.is_none() {
             self.published = false;
             self.delay_id = None;
+        }
+        if present
+            && !self.created_ts_from_server
+            && event_id.is_some()
+            && event_id == self.event_id.as_deref()
+        {
+            self.created_ts = Some(origin_server_ts);
+            self.created_ts_from_server = true;
         }
     }
 
@@ -467,6 +481,7 @@ impl OwnMembership {
         self.delay_id = None;
         self.event_id = None;
         self.created_ts = None;
+        self.created_ts_from_server = false;
         self.expires_ms = self.config.expires_step_ms;
     }
 

@@ -97,9 +97,9 @@ fn a_lost_delayed_leave_is_scheduled_again_and_we_publish_again() {
 #[test]
 fn vanished_membership_is_published_again() {
     let mut m = joined();
-    m.on_room_state(true);
+    m.on_room_state(true, Some("$join"), T0);
     assert_eq!(m.state(), OwnState::Joined);
-    m.on_room_state(false);
+    m.on_room_state(false, None, T0);
     assert_eq!(m.state(), OwnState::Joining);
     assert!(matches!(
         m.poll(T0),
@@ -295,4 +295,29 @@ fn leaving_during_a_lost_restart_still_sends_the_leave() {
         panic!("a plain leave")
     };
     assert_eq!(content, json!({}));
+}
+
+#[test]
+fn refreshes_count_from_the_servers_time_of_our_join() {
+    let mut m = joined();
+    // The server stamped our join 2 s before our clock's idea of it.
+    m.on_room_state(true, Some("$join"), T0 - 2_000);
+    m.poll(T0);
+    m.on_response(Ok(Reply::Done), T0);
+    let refresh_at = T0 - 2_000 + HOUR - 60_000;
+    assert_eq!(m.next_wakeup_ms(), Some((T0 + 5_000).min(refresh_at)));
+    // Another event of ours (not the join) changes nothing.
+    m.on_room_state(true, Some("$other"), T0 + 50_000);
+    let mut now = T0;
+    loop {
+        now += 5_000;
+        match m.poll(now.min(refresh_at)) {
+            Some(Action::RestartDelayedLeave { .. }) => m.on_response(Ok(Reply::Done), now),
+            Some(Action::SendState { content, .. }) => {
+                assert_eq!(content["created_ts"], json!(T0 - 2_000));
+                break;
+            }
+            other => assert!(now < refresh_at + 10_000, "no refresh: {other:?}"),
+        }
+    }
 }
