@@ -406,3 +406,82 @@ async fn decline_and_answer_from_the_notification_reach_the_caller_and_a_missed_
     let _ = watcher.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_missing_half_is_said_once_however_many_rings() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let mut rooms = Vec::new();
+    for _ in 0..2 {
+        let room = alice
+            .create_call_room(
+                &[&bob.user_id],
+                RoomOpts {
+                    is_direct: true,
+                    ..RoomOpts::default()
+                },
+            )
+            .await;
+        bob.sync_once().await;
+        bob.join(&room).await;
+        rooms.push(room);
+    }
+    alice.sync_once().await;
+    let dir = scratch("once");
+    let alsa = alsa_without_card(&dir);
+    let mut login = vestibule(&dir, &alsa, None)
+        .args(["login", &hs.url, bob.user_id.as_str()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(bob.password.as_bytes())
+        .unwrap();
+    assert!(login.wait().unwrap().success());
+    let watcher = vestibule(&dir, &alsa, None)
+        .args(["watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let key = format!("_{}_ALICEDEV_m.call", alice.user_id);
+    for room in &rooms {
+        let content = json!({"application":"m.call","call_id":"","scope":"m.room","device_id":"ALICEDEV","expires":14400000});
+        let member = alice
+            .room(room)
+            .send_state_event_raw("org.matrix.msc3401.call.member", &key, content)
+            .await
+            .unwrap()
+            .event_id;
+        let content = json!({"m.mentions":{"user_ids":[],"room":true},"notification_type":"ring",
+            "m.relates_to":{"rel_type":"m.reference","event_id":member},"sender_ts":vestibule::matrix::now_ms(),"lifetime":30000});
+        alice
+            .room(room)
+            .send_raw("org.matrix.msc4075.rtc.notification", content)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    // SIGTERM, then read what it said.
+    let _ = Command::new("kill").arg(watcher.id().to_string()).status();
+    let out = watcher.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.matches("\"type\":\"ringing\"").count(),
+        2,
+        "both rings reached the CLI: {stdout}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("No sound device could be opened").count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(err.matches("No notification service").count(), 1, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
