@@ -13,6 +13,8 @@ use crate::secrets::{SecretError, SecretStore, StoredSecret};
 
 /// Requests give up after this long; the sync loop and the membership machine retry themselves.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long finding the homeserver behind a name may take when signing in.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A random alphanumeric string of `len` characters.
 pub fn random_id(len: usize) -> String {
@@ -83,7 +85,15 @@ pub async fn login(
     // A new account gets a new store with a new passphrase.
     remove_dir(&paths.store_dir())?;
     let passphrase = random_id(48);
-    let client = build_client(paths, homeserver, true, &passphrase).await?;
+    // Discovery of an unresponsive host could otherwise take several request timeouts.
+    let client = tokio::time::timeout(
+        DISCOVERY_TIMEOUT,
+        build_client(paths, homeserver, true, &passphrase),
+    )
+    .await
+    .map_err(|_| {
+        format!("{homeserver} did not answer in time; check the address and your connection.")
+    })??;
     client
         .matrix_auth()
         .login_username(user, password)
