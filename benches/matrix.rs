@@ -84,6 +84,7 @@ async fn ring_latency() {
     let paths = ProfilePaths {
         profile: "default".into(),
         config_file: dir.join("config.toml"),
+        state_dir: dir.join("state"),
         data_dir: dir,
     };
     let config = WorkerConfig::new(

@@ -22,7 +22,7 @@ use crate::secrets::SecretStoreKind;
 
 /// Vestibule: Matrix calls on the desktop.
 #[derive(Debug, Parser)]
-#[command(name = "vestibule", version, about)]
+#[command(name = "vestibule", version = crate::VERSION, about)]
 pub struct Cli {
     /// The profile (a separate account) to use.
     #[arg(long, global = true, env = "VESTIBULE_PROFILE", default_value = DEFAULT_PROFILE)]

@@ -45,6 +45,8 @@ pub struct ProfilePaths {
     pub data_dir: PathBuf,
     /// The config file.
     pub config_file: PathBuf,
+    /// The state directory: the log files.
+    pub state_dir: PathBuf,
 }
 
 impl ProfilePaths {
@@ -63,12 +65,15 @@ impl ProfilePaths {
             return Ok(Self {
                 profile: profile.to_owned(),
                 config_file: dir.join("config.toml"),
+                state_dir: dir.join("state"),
                 data_dir: dir,
             });
         }
         let base = directories::BaseDirs::new().ok_or(ConfigError::NoHome)?;
+        let state_root = base.state_dir().unwrap_or(base.data_local_dir());
         Ok(Self {
             profile: profile.to_owned(),
+            state_dir: state_root.join(APP_ID).join(profile),
             data_dir: base.data_dir().join(APP_ID).join(profile),
             config_file: base
                 .config_dir()
@@ -86,6 +91,11 @@ impl ProfilePaths {
     /// The lock that keeps two processes off one store.
     pub fn lock_file(&self) -> PathBuf {
         self.data_dir.join("lock")
+    }
+
+    /// The log file (rotated by size).
+    pub fn log_file(&self) -> PathBuf {
+        self.state_dir.join("vestibule.log")
     }
 
     /// The owner-only secret file, when the file secret store is chosen.

@@ -8,7 +8,16 @@
 
 pub mod cli;
 pub mod config;
+pub mod logging;
 pub mod matrix;
 pub mod ring;
 pub mod rtc;
 pub mod secrets;
+
+/// The version and the git commit it was built from, as `--version` prints them.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("VESTIBULE_GIT_COMMIT"),
+    ")"
+);

@@ -3,18 +3,16 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 use vestibule::cli::{self, Cli};
+use vestibule::logging;
 
 fn main() -> ExitCode {
-    // Logs go to stderr: our warnings only, unless RUST_LOG asks for more.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("vestibule=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    // Logs go to stderr and, for the profile's commands, to its log file.
+    let log_file = vestibule::config::ProfilePaths::resolve(&cli.profile)
+        .ok()
+        .map(|p| p.log_file());
+    logging::init(log_file);
     let result = match cli.command {
         None => {
             println!(

@@ -308,3 +308,115 @@ async fn the_session_lives_in_the_secret_service_and_leaves_with_logout() {
     );
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_or_password_reaches_a_log_or_the_output() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let dm = alice
+        .create_call_room(
+            &[&bob.user_id],
+            RoomOpts {
+                is_direct: true,
+                ..RoomOpts::default()
+            },
+        )
+        .await;
+    bob.sync_once().await;
+    bob.join(&dm).await;
+    let data = data_dir("leak");
+    // Debug logging everywhere, as someone chasing a problem would run it.
+    // Output goes to files: a debug log would fill a pipe nobody reads until the end.
+    let sink = |name: &str| std::fs::File::create(data.join(name)).unwrap();
+    let debug = |args: &[&str], stdin: &str| {
+        let name = args[0];
+        let mut child = vestibule(&data)
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::piped())
+            .stdout(sink(&format!("{name}.out")))
+            .stderr(sink(&format!("{name}.err")))
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child
+    };
+    let login = debug(
+        &["login", &hs.url, bob.user_id.as_str()],
+        &format!("{}\n", bob.password),
+    );
+    let out = login.wait_with_output().unwrap();
+    assert!(out.status.success(), "login failed");
+    let mut ring = debug(&["ring", dm.as_str(), "--intent", "audio"], "");
+    let mut rang = false;
+    for _ in 0..60 {
+        alice.sync_once().await;
+        let messages = alice
+            .room(&dm)
+            .messages(matrix_sdk::room::MessagesOptions::backward())
+            .await
+            .unwrap();
+        rang = messages.chunk.iter().any(|e| {
+            e.raw()
+                .get_field::<String>("type")
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some("org.matrix.msc4075.rtc.notification")
+        });
+        if rang {
+            break;
+        }
+        if let Ok(Some(status)) = ring.try_wait() {
+            let out = ring.wait_with_output().unwrap();
+            let said: Vec<_> = text(&out.stderr)
+                .lines()
+                .filter(|l| !l.contains("DEBUG"))
+                .map(str::to_owned)
+                .collect();
+            panic!("ring exited ({status}): {}", said.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(rang, "alice got no ring");
+    let _ = Command::new("kill").arg(ring.id().to_string()).status();
+    ring.wait().unwrap();
+    assert!(debug(&["lobbies", "--json"], "").wait().unwrap().success());
+
+    let secret: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("default/secret.json")).unwrap())
+            .unwrap();
+    let token = secret["session"]["access_token"]
+        .as_str()
+        .expect("the session's token")
+        .to_owned();
+    let passphrase = secret["store_passphrase"].as_str().unwrap().to_owned();
+    let mut logs = String::new();
+    for name in ["vestibule.log", "vestibule.log.1"] {
+        logs.push_str(
+            &std::fs::read_to_string(data.join("default/state").join(name)).unwrap_or_default(),
+        );
+    }
+    assert!(logs.contains("DEBUG"), "the log file holds the debug log");
+    for name in ["login", "ring", "lobbies"] {
+        for ext in ["out", "err"] {
+            logs.push_str(
+                &std::fs::read_to_string(data.join(format!("{name}.{ext}"))).unwrap_or_default(),
+            );
+        }
+    }
+    assert!(logs.contains("Signed in as"), "the outputs were read");
+    for (what, secret) in [
+        ("access token", &token),
+        ("password", &bob.password),
+        ("store passphrase", &passphrase),
+    ] {
+        assert!(!logs.contains(secret.as_str()), "the {what} leaked");
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -43,6 +43,7 @@ fn paths_in(root: &std::path::Path) -> ProfilePaths {
     ProfilePaths {
         profile: "default".into(),
         config_file: dir.join("config.toml"),
+        state_dir: dir.join("state"),
         data_dir: dir,
     }
 }
