@@ -11,6 +11,7 @@ use std::time::Duration;
 use matrix_sdk::ruma::RoomId;
 use matrix_sdk::ruma::events::StateEventType;
 use serde_json::{Value, json};
+use support::calls::shared_room;
 use support::{RoomOpts, TestUser, homeserver, wait_for};
 
 fn vestibule(data: &Path) -> Command {
@@ -80,17 +81,15 @@ async fn membership_content(user: &TestUser, room: &RoomId, key: &str) -> Option
 async fn login_lobbies_foci_and_logout() {
     let hs = homeserver();
     let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
-    let room = alice
-        .create_call_room(
-            &[&bob.user_id],
-            RoomOpts {
-                name: Some("Standup".into()),
-                ..RoomOpts::default()
-            },
-        )
-        .await;
-    bob.sync_once().await;
-    bob.join(&room).await;
+    let room = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            name: Some("Standup".into()),
+            ..RoomOpts::default()
+        },
+    )
+    .await;
     let key = format!("_{}_ALICEDEV_m.call", alice.user_id);
     alice.room(&room).send_state_event_raw(
         "org.matrix.msc3401.call.member",
@@ -183,11 +182,7 @@ async fn login_lobbies_foci_and_logout() {
 async fn a_killed_join_leaves_no_member_once_the_delay_passed() {
     let hs = homeserver();
     let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
-    let room = alice
-        .create_call_room(&[&bob.user_id], RoomOpts::default())
-        .await;
-    bob.sync_once().await;
-    bob.join(&room).await;
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
     let data = data_dir("kill");
     let printed = login(&data, &bob);
     // "Signed in as USER (device DEVICE)."
@@ -313,17 +308,15 @@ async fn the_session_lives_in_the_secret_service_and_leaves_with_logout() {
 async fn no_token_or_password_reaches_a_log_or_the_output() {
     let hs = homeserver();
     let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
-    let dm = alice
-        .create_call_room(
-            &[&bob.user_id],
-            RoomOpts {
-                is_direct: true,
-                ..RoomOpts::default()
-            },
-        )
-        .await;
-    bob.sync_once().await;
-    bob.join(&dm).await;
+    let dm = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            ..RoomOpts::default()
+        },
+    )
+    .await;
     let data = data_dir("leak");
     // Debug logging everywhere, as someone chasing a problem would run it.
     // Output goes to files: a debug log would fill a pipe nobody reads until the end.

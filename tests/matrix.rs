@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use matrix_sdk::ruma::events::StateEventType;
-use matrix_sdk::ruma::{OwnedRoomId, RoomId};
+use matrix_sdk::ruma::RoomId;
 use serde_json::{Value, json};
+use support::calls::{
+    SFU, ec_join, element_call_content, raw_state, ring_content, send_ring, shared_room,
+};
 use support::{RoomOpts, TestUser, homeserver, wait_for};
 use tokio::sync::mpsc;
 use vestibule::config::{ProfilePaths, Settings};
@@ -24,7 +26,6 @@ use vestibule::rtc::{CallIntent, Participant};
 use vestibule::secrets::SecretStoreKind;
 
 const WAIT: Duration = Duration::from_secs(30);
-const SFU: &str = "https://sfu.example.org/livekit/jwt";
 
 /// A fresh data root for one app instance.
 fn data_root() -> PathBuf {
@@ -202,71 +203,6 @@ fn devices(lobby: &RoomLobby) -> Vec<String> {
         .collect();
     d.sort();
     d
-}
-
-/// Alice creates a room with `opts`, invites Bob, and Bob joins.
-async fn shared_room(alice: &TestUser, bob: &TestUser, opts: RoomOpts) -> OwnedRoomId {
-    let room = alice.create_call_room(&[&bob.user_id], opts).await;
-    bob.sync_once().await;
-    bob.join(&room).await;
-    alice.sync_once().await;
-    room
-}
-
-/// Element Call's join content for `user` on `device`.
-fn element_call_content(user: &str, device: &str, room: &RoomId, intent: &str) -> Value {
-    json!({"application":"m.call","call_id":"","scope":"m.room","device_id":device,
-     "membershipID":format!("{user}:{device}"),"expires":14400000,"m.call.intent":intent,
-     "focus_active":{"type":"livekit","focus_selection":"multi_sfu"},
-     "foci_preferred":[{"type":"livekit","livekit_alias":room,"livekit_service_url":SFU}]})
-}
-
-/// Writes Element Call's session membership for `user`'s `device`; returns its event id.
-async fn ec_join(user: &TestUser, room: &RoomId, device: &str) -> String {
-    let key = format!("_{}_{device}_m.call", user.user_id);
-    let content = element_call_content(user.user_id.as_str(), device, room, "audio");
-    user.room(room)
-        .send_state_event_raw("org.matrix.msc3401.call.member", &key, content)
-        .await
-        .unwrap()
-        .event_id
-        .to_string()
-}
-
-async fn raw_state(user: &TestUser, room: &RoomId, event_type: &str) -> Vec<Value> {
-    user.sync_once().await;
-    user.room(room)
-        .get_state_events(StateEventType::from(event_type))
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|raw| match raw {
-            matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState::Sync(r) => {
-                r.deserialize_as::<Value>().ok()
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// js-sdk's ring relating to `member_event`, with `lifetime`.
-fn ring_content(member_event: &str, lifetime: u64) -> Value {
-    json!({"m.mentions":{"user_ids":[],"room":true},"notification_type":"ring",
-     "m.relates_to":{"rel_type":"m.reference","event_id":member_event},
-     "sender_ts":matrix::now_ms(),"lifetime":lifetime,"m.call.intent":"audio"})
-}
-
-async fn send_ring(user: &TestUser, room: &RoomId, member_event: &str, lifetime: u64) -> String {
-    user.room(room)
-        .send_raw(
-            "org.matrix.msc4075.rtc.notification",
-            ring_content(member_event, lifetime),
-        )
-        .await
-        .unwrap()
-        .response
-        .event_id
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

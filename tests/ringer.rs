@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use matrix_sdk::ruma::events::StateEventType;
 use serde_json::{Value, json};
+use support::calls::shared_room;
 use support::desktop::{Bus, Server, alsa_to_file};
 use support::{RoomOpts, homeserver, wait_for};
 
@@ -257,18 +258,16 @@ async fn timeline(user: &support::TestUser, room: &matrix_sdk::ruma::RoomId) -> 
 async fn decline_and_answer_from_the_notification_reach_the_caller_and_a_missed_call_is_left() {
     let hs = homeserver();
     let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
-    let dm = alice
-        .create_call_room(
-            &[&bob.user_id],
-            RoomOpts {
-                is_direct: true,
-                name: Some("Alice & Bob".into()),
-                ..RoomOpts::default()
-            },
-        )
-        .await;
-    bob.sync_once().await;
-    bob.join(&dm).await;
+    let dm = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            name: Some("Alice & Bob".into()),
+            ..RoomOpts::default()
+        },
+    )
+    .await;
     alice.sync_once().await;
     let dir = scratch("e2e");
     let (alsa, _) = alsa_to_file(&dir);
@@ -413,17 +412,15 @@ async fn each_missing_half_is_said_once_however_many_rings() {
     let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
     let mut rooms = Vec::new();
     for _ in 0..2 {
-        let room = alice
-            .create_call_room(
-                &[&bob.user_id],
-                RoomOpts {
-                    is_direct: true,
-                    ..RoomOpts::default()
-                },
-            )
-            .await;
-        bob.sync_once().await;
-        bob.join(&room).await;
+        let room = shared_room(
+            &alice,
+            &bob,
+            RoomOpts {
+                is_direct: true,
+                ..RoomOpts::default()
+            },
+        )
+        .await;
         rooms.push(room);
     }
     alice.sync_once().await;

@@ -1,0 +1,89 @@
+//! Call traffic as other clients put it on the wire: Element Call's membership and ring, and
+//! reading a room's state back raw.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use matrix_sdk::ruma::events::StateEventType;
+use matrix_sdk::ruma::{OwnedRoomId, RoomId};
+use serde_json::{Value, json};
+
+use super::{RoomOpts, TestUser};
+
+/// The SFU every test membership names.
+pub const SFU: &str = "https://sfu.example.org/livekit/jwt";
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Alice creates a room with `opts`, invites Bob, and Bob joins.
+pub async fn shared_room(alice: &TestUser, bob: &TestUser, opts: RoomOpts) -> OwnedRoomId {
+    let room = alice.create_call_room(&[&bob.user_id], opts).await;
+    bob.sync_once().await;
+    bob.join(&room).await;
+    alice.sync_once().await;
+    room
+}
+
+/// Element Call's join content for `user` on `device`.
+pub fn element_call_content(user: &str, device: &str, room: &RoomId, intent: &str) -> Value {
+    json!({"application":"m.call","call_id":"","scope":"m.room","device_id":device,
+     "membershipID":format!("{user}:{device}"),"expires":14400000,"m.call.intent":intent,
+     "focus_active":{"type":"livekit","focus_selection":"multi_sfu"},
+     "foci_preferred":[{"type":"livekit","livekit_alias":room,"livekit_service_url":SFU}]})
+}
+
+/// Writes Element Call's session membership for `user`'s `device`; returns its event id.
+pub async fn ec_join(user: &TestUser, room: &RoomId, device: &str) -> String {
+    let key = format!("_{}_{device}_m.call", user.user_id);
+    let content = element_call_content(user.user_id.as_str(), device, room, "audio");
+    user.room(room)
+        .send_state_event_raw("org.matrix.msc3401.call.member", &key, content)
+        .await
+        .unwrap()
+        .event_id
+        .to_string()
+}
+
+pub async fn raw_state(user: &TestUser, room: &RoomId, event_type: &str) -> Vec<Value> {
+    user.sync_once().await;
+    user.room(room)
+        .get_state_events(StateEventType::from(event_type))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|raw| match raw {
+            matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState::Sync(r) => {
+                r.deserialize_as::<Value>().ok()
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// js-sdk's ring relating to `member_event`, with `lifetime`.
+pub fn ring_content(member_event: &str, lifetime: u64) -> Value {
+    json!({"m.mentions":{"user_ids":[],"room":true},"notification_type":"ring",
+     "m.relates_to":{"rel_type":"m.reference","event_id":member_event},
+     "sender_ts":now_ms(),"lifetime":lifetime,"m.call.intent":"audio"})
+}
+
+pub async fn send_ring(
+    user: &TestUser,
+    room: &RoomId,
+    member_event: &str,
+    lifetime: u64,
+) -> String {
+    user.room(room)
+        .send_raw(
+            "org.matrix.msc4075.rtc.notification",
+            ring_content(member_event, lifetime),
+        )
+        .await
+        .unwrap()
+        .response
+        .event_id
+        .to_string()
+}
