@@ -11,7 +11,7 @@ use std::time::Duration;
 use matrix_sdk::ruma::RoomId;
 use matrix_sdk::ruma::events::StateEventType;
 use serde_json::{Value, json};
-use support::calls::shared_room;
+use support::calls::{shared_room, timeline};
 use support::{RoomOpts, TestUser, homeserver, wait_for};
 
 fn vestibule(data: &Path) -> Command {
@@ -348,20 +348,10 @@ async fn no_token_or_password_reaches_a_log_or_the_output() {
     let mut ring = debug(&["ring", dm.as_str(), "--intent", "audio"], "");
     let mut rang = false;
     for _ in 0..60 {
-        alice.sync_once().await;
-        let messages = alice
-            .room(&dm)
-            .messages(matrix_sdk::room::MessagesOptions::backward())
+        rang = timeline(&alice, &dm)
             .await
-            .unwrap();
-        rang = messages.chunk.iter().any(|e| {
-            e.raw()
-                .get_field::<String>("type")
-                .ok()
-                .flatten()
-                .as_deref()
-                == Some("org.matrix.msc4075.rtc.notification")
-        });
+            .iter()
+            .any(|v| v["type"] == "org.matrix.msc4075.rtc.notification");
         if rang {
             break;
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use matrix_sdk::ruma::RoomId;
 use serde_json::{Value, json};
 use support::calls::{
-    SFU, ec_join, element_call_content, raw_state, ring_content, send_ring, shared_room,
+    SFU, ec_join, element_call_content, raw_state, ring_content, send_ring, shared_room, timeline,
 };
 use support::{RoomOpts, TestUser, homeserver, wait_for};
 use tokio::sync::mpsc;
@@ -675,14 +675,7 @@ async fn a_decline_from_our_other_device_stops_the_ring_and_ours_reaches_the_cal
     })
     .await;
     wait_for("alice to see the decline", WAIT, async || {
-        alice.sync_once().await;
-        let messages = alice
-            .room(&dm)
-            .messages(matrix_sdk::room::MessagesOptions::backward())
-            .await
-            .ok()?;
-        messages.chunk.iter().find_map(|e| {
-            let v = e.raw().deserialize_as::<Value>().ok()?;
+        timeline(&alice, &dm).await.into_iter().find_map(|v| {
             (v["type"] == "org.matrix.msc4310.rtc.decline"
                 && v["sender"] == bob.user_id.as_str()
                 && v["content"]["m.relates_to"]["event_id"] == second.as_str())
@@ -756,14 +749,7 @@ async fn answering_joins_and_ringing_out_reaches_the_callee() {
     app.lobby_where(&dm, "joined", |l| l.own == OwnCallState::Joined)
         .await;
     let ring = wait_for("alice to receive the ring", WAIT, async || {
-        alice.sync_once().await;
-        let messages = alice
-            .room(&dm)
-            .messages(matrix_sdk::room::MessagesOptions::backward())
-            .await
-            .ok()?;
-        messages.chunk.iter().find_map(|e| {
-            let v = e.raw().deserialize_as::<Value>().ok()?;
+        timeline(&alice, &dm).await.into_iter().find_map(|v| {
             (v["type"] == "org.matrix.msc4075.rtc.notification"
                 && v["sender"] == bob.user_id.as_str())
             .then_some(v)

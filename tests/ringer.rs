@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use matrix_sdk::ruma::events::StateEventType;
 use serde_json::{Value, json};
-use support::calls::shared_room;
+use support::calls::{shared_room, timeline};
 use support::desktop::{Bus, Server, alsa_to_file};
 use support::{RoomOpts, homeserver, wait_for};
 
@@ -236,22 +236,6 @@ fn watch(dir: &Path, alsa: &Path, bus: &str, hs_url: &str, user: &str, password:
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-async fn timeline(user: &support::TestUser, room: &matrix_sdk::ruma::RoomId) -> Vec<Value> {
-    user.sync_once().await;
-    let Ok(messages) = user
-        .room(room)
-        .messages(matrix_sdk::room::MessagesOptions::backward())
-        .await
-    else {
-        return Vec::new();
-    };
-    messages
-        .chunk
-        .iter()
-        .filter_map(|e| e.raw().deserialize_as::<Value>().ok())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

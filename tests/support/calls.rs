@@ -87,3 +87,20 @@ pub async fn send_ring(
         .event_id
         .to_string()
 }
+
+/// Syncs `user` and returns the room's most recent timeline events as JSON, newest first.
+pub async fn timeline(user: &TestUser, room: &RoomId) -> Vec<Value> {
+    user.sync_once().await;
+    let Ok(messages) = user
+        .room(room)
+        .messages(matrix_sdk::room::MessagesOptions::backward())
+        .await
+    else {
+        return Vec::new();
+    };
+    messages
+        .chunk
+        .iter()
+        .filter_map(|e| e.raw().deserialize_as::<Value>().ok())
+        .collect()
+}
