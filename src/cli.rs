@@ -27,6 +27,9 @@ pub struct Cli {
     /// The profile (a separate account) to use.
     #[arg(long, global = true, env = "VESTIBULE_PROFILE", default_value = DEFAULT_PROFILE)]
     pub profile: String,
+    /// Start with the window hidden (Vestibule still rings); used by the autostart entry.
+    #[arg(long)]
+    pub background: bool,
     /// What to do; nothing opens the window.
     #[command(subcommand)]
     pub command: Option<Cmd>,
@@ -459,34 +462,17 @@ async fn test_ring(
     ringtone: Option<&std::path::Path>,
     seconds: u64,
 ) -> Result<(), String> {
-    use crate::matrix::RingAlert;
-    use crate::rtc::CallKey;
-    use crate::rtc::ring::{IncomingCall, StopReason};
     let ringtone = ringtone.or(settings.ring.ringtone.as_deref());
     let ringer = DesktopRinger::new(
         ringtone,
         settings.ring.volume,
         Arc::new(|s| eprintln!("{s}")),
     );
-    let call = IncomingCall {
-        room_id: "!test:vestibule".into(),
-        notification_event_id: "$test-ring".into(),
-        caller: "@vestibule:test".into(),
-        kind: NotifyKind::Ring,
-        intent: Some(CallIntent::Audio),
-        call: CallKey::room_call(),
-        expires_at_ms: matrix::now_ms() + seconds * 1000,
-    };
-    let alert = RingAlert {
-        call: call.clone(),
-        caller_name: "Vestibule".into(),
-        room_name: "a test ring".into(),
-        muted: false,
-    };
+    let alert = crate::ring::test_alert(matrix::now_ms() + seconds * 1000);
     println!("Ringing for {seconds} s…");
     ringer.start(&alert);
     tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
-    ringer.stop(&call, StopReason::Answered);
+    ringer.stop(&alert.call, crate::rtc::ring::StopReason::Answered);
     // Let the notification close before the process ends.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     println!("Done.");

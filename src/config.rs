@@ -134,6 +134,41 @@ pub struct Settings {
     pub calls: CallSettings,
     /// Ring settings.
     pub ring: RingSettings,
+    /// Window settings.
+    pub window: WindowSettings,
+}
+
+/// How the window behaves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowSettings {
+    /// The web client that "Open in Element Call" opens; `{room_id}` is replaced by the room's
+    /// id (URL-encoded).
+    pub web_client_url: String,
+}
+
+impl Default for WindowSettings {
+    fn default() -> Self {
+        Self {
+            web_client_url: "https://app.element.io/#/room/{room_id}".into(),
+        }
+    }
+}
+
+impl WindowSettings {
+    /// The web client's URL for a room.
+    pub fn web_client_link(&self, room_id: &str) -> String {
+        let encoded: String = room_id
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        self.web_client_url.replace("{room_id}", &encoded)
+    }
 }
 
 /// How we join and ring.
@@ -216,6 +251,42 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Writes the settings, first copying what the file held to `<file>.bak` so that nothing
+    /// the user wrote (comments included) is lost.
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let fail = |e: &dyn std::fmt::Display| {
+            format!(
+                "The settings could not be saved to {} ({e}).",
+                path.display()
+            )
+        };
+        let text = toml::to_string_pretty(self).map_err(|e| fail(&e))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+        }
+        match std::fs::read(path) {
+            Ok(old) if old != text.as_bytes() => {
+                std::fs::write(backup_path(path), old).map_err(|e| fail(&e))?
+            }
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(fail(&e)),
+        }
+        // Write beside and rename, so a crash never leaves half a file.
+        let temp = path.with_extension("toml.new");
+        std::fs::write(&temp, text).map_err(|e| fail(&e))?;
+        std::fs::rename(&temp, path).map_err(|e| fail(&e))
+    }
+}
+
+/// Where [`Settings::save`] keeps the previous file.
+pub fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".bak");
+    path.with_file_name(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +325,35 @@ mod tests {
         let (settings, warning) = Settings::load(&dir.join("missing.toml"));
         assert_eq!((settings, warning), (Settings::default(), None));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn saving_keeps_a_backup_of_what_the_user_wrote() {
+        let dir = std::env::temp_dir().join(format!("vestibule-save-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.toml");
+        let written = "# my foci\n[calls]\nfoci = [\"https://a\"]\n";
+        std::fs::write(&file, written).unwrap();
+        let (mut settings, _) = Settings::load(&file);
+        settings.calls.foci.push("https://b".into());
+        settings.ring.volume = 0.5;
+        settings.save(&file).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(backup_path(&file)).unwrap(),
+            written
+        );
+        let (read_back, warning) = Settings::load(&file);
+        assert_eq!(warning, None);
+        assert_eq!(read_back, settings);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn web_client_link_encodes_the_room() {
+        let window = WindowSettings::default();
+        assert_eq!(
+            window.web_client_link("!abc:example.org"),
+            "https://app.element.io/#/room/%21abc%3Aexample.org"
+        );
     }
 }

@@ -1,11 +1,14 @@
 //! Vestibule: a native desktop app for Matrix calls.
 //!
 //! [`rtc`] is the pure MatrixRTC protocol core: memberships of every wire form, call lobbies,
-//! ringing decisions, what we publish, and our own membership's state machine.
+//! ringing decisions, what we publish, and our own membership's state machine. [`matrix`] is
+//! the worker that owns the Matrix client; [`ring`] rings on the desktop; [`app`] and [`ui`]
+//! are the window; [`cli`] drives the same worker from a terminal.
 
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod logging;
@@ -13,6 +16,9 @@ pub mod matrix;
 pub mod ring;
 pub mod rtc;
 pub mod secrets;
+pub mod shell;
+pub mod ui;
+pub mod window;
 
 /// The version and the git commit it was built from, as `--version` prints them.
 pub const VERSION: &str = concat!(

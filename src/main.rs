@@ -14,13 +14,7 @@ fn main() -> ExitCode {
         .map(|p| p.log_file());
     logging::init(log_file);
     let result = match cli.command {
-        None => {
-            println!(
-                "Vestibule {}: the window is not part of this build yet. Run `vestibule --help` for the commands.",
-                env!("CARGO_PKG_VERSION")
-            );
-            Ok(())
-        }
+        None => vestibule::window::run(&cli.profile, cli.background),
         Some(cmd) => cli::run(&cli.profile, cmd),
     };
     match result {

@@ -205,7 +205,7 @@ async fn the_test_ring_shows_a_notification_and_closes_it() {
     );
     let notified = server.notified();
     let n = notified.first().expect("a notification");
-    assert_eq!(n.app_name, "Vestibule");
+    assert_eq!(n.app_name, vestibule::config::APP_ID);
     assert_eq!(n.summary, "Incoming audio call");
     assert_eq!(n.body, "Vestibule in a test ring");
     assert_eq!(n.actions, ["answer", "Answer", "decline", "Decline"]);

@@ -7,6 +7,7 @@ mod types;
 mod worker;
 
 pub use types::{
-    Command, Connection, FocusInfo, FocusSource, OwnCallState, RingAlert, RoomLobby, Update,
+    Command, Connection, FocusInfo, FocusSource, OwnCallState, Profile, RingAlert, RoomLobby,
+    Update,
 };
 pub use worker::{Waker, WorkerConfig, WorkerHandle, now_ms, spawn};

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::config::Settings;
 use crate::rtc::own::OwnState;
 use crate::rtc::ring::{IncomingCall, NotifyKind, RingOutput, StopReason};
 use crate::rtc::{Call, CallIntent, Focus};
@@ -59,6 +60,22 @@ pub enum Command {
     },
     /// Find the SFU foci the homeserver advertises, merged with the configured ones.
     DiscoverFoci,
+    /// Ask whether a focus's service answers ([`Update::FocusChecked`]).
+    CheckFocus {
+        /// The LiveKit JWT service URL.
+        url: String,
+    },
+    /// Use these settings from now on (the caller has saved them).
+    ApplySettings(Box<Settings>),
+    /// Ring briefly with the current ringtone and volume, as a test.
+    TestRing,
+    /// Look up the display names and avatars of users in a room ([`Update::Profiles`]).
+    Profiles {
+        /// Room id.
+        room: String,
+        /// User ids.
+        users: Vec<String>,
+    },
     /// Leave every call and stop.
     Quit,
 }
@@ -96,6 +113,16 @@ impl fmt::Debug for Command {
             Self::Answer { room } => f.debug_struct("Answer").field("room", room).finish(),
             Self::Decline { room } => f.debug_struct("Decline").field("room", room).finish(),
             Self::DiscoverFoci => f.write_str("DiscoverFoci"),
+            Self::CheckFocus { url } => f.debug_struct("CheckFocus").field("url", url).finish(),
+            Self::ApplySettings(settings) => {
+                f.debug_tuple("ApplySettings").field(settings).finish()
+            }
+            Self::TestRing => f.write_str("TestRing"),
+            Self::Profiles { room, users } => f
+                .debug_struct("Profiles")
+                .field("room", room)
+                .field("users", users)
+                .finish(),
             Self::Quit => f.write_str("Quit"),
         }
     }
@@ -200,6 +227,28 @@ pub enum FocusSource {
     WellKnown,
 }
 
+/// A room member's display name and avatar.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct Profile {
+    /// The user id.
+    pub user_id: String,
+    /// The display name in the room (the user id when none is set).
+    pub display_name: String,
+    /// The avatar thumbnail as an encoded image (PNG or JPEG), when the user has one.
+    #[serde(skip)]
+    pub avatar: Option<std::sync::Arc<[u8]>>,
+}
+
+impl fmt::Debug for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Profile")
+            .field("user_id", &self.user_id)
+            .field("display_name", &self.display_name)
+            .field("avatar_bytes", &self.avatar.as_ref().map(|a| a.len()))
+            .finish()
+    }
+}
+
 /// What the worker tells the UI or the CLI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -230,6 +279,11 @@ pub enum Update {
         /// The lobbies.
         rooms: Vec<RoomLobby>,
     },
+    /// Every joined room's lobby as the local store remembers it, before the first sync.
+    StoredRooms {
+        /// The lobbies.
+        rooms: Vec<RoomLobby>,
+    },
     /// One room's lobby changed.
     Lobby {
         /// The lobby.
@@ -256,6 +310,22 @@ pub enum Update {
     Foci {
         /// The foci.
         foci: Vec<FocusInfo>,
+    },
+    /// Whether a focus's service answered [`Command::CheckFocus`].
+    FocusChecked {
+        /// The URL checked.
+        url: String,
+        /// Whether it answered as a focus should.
+        ok: bool,
+        /// What happened, as a sentence.
+        message: String,
+    },
+    /// Display names and avatars asked for with [`Command::Profiles`].
+    Profiles {
+        /// The room.
+        room_id: String,
+        /// One per user found.
+        profiles: Vec<Profile>,
     },
     /// Something the user should know, once, as a sentence.
     Notice {

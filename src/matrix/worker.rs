@@ -25,7 +25,8 @@ use tokio::sync::mpsc;
 use super::error::{failure_of, failure_of_http, failure_sentence, sentence};
 use super::session;
 use super::types::{
-    Command, Connection, FocusInfo, FocusSource, OwnCallState, RingAlert, RoomLobby, Update,
+    Command, Connection, FocusInfo, FocusSource, OwnCallState, Profile, RingAlert, RoomLobby,
+    Update,
 };
 use crate::config::{ProfilePaths, Settings};
 use crate::ring::Ringer;
@@ -349,6 +350,10 @@ impl Worker {
         };
         self.client = Some(client.clone());
         self.load_rooms_from_store(&client).await;
+        // The window shows the remembered lobbies at once; the first sync then corrects them.
+        self.out.send(Update::StoredRooms {
+            rooms: self.sorted_lobbies(),
+        });
         self.discover_foci(&client).await;
         self.out.send(Update::Connection {
             connection: Connection::Syncing,
@@ -420,6 +425,17 @@ impl Worker {
             calls: entry.lobby.calls().to_vec(),
             own,
         })
+    }
+
+    /// Every room's lobby, by name.
+    fn sorted_lobbies(&self) -> Vec<RoomLobby> {
+        let mut rooms: Vec<RoomLobby> = self
+            .rooms
+            .keys()
+            .filter_map(|id| self.lobby_of(id))
+            .collect();
+        rooms.sort_by(|a, b| a.name.cmp(&b.name).then(a.room_id.cmp(&b.room_id)));
+        rooms
     }
 
     fn send_lobby(&self, room_id: &RoomId) {
@@ -528,6 +544,54 @@ impl Worker {
                 if let Some(client) = self.client() {
                     self.discover_foci(&client).await;
                 }
+            }
+            Command::CheckFocus { url } => {
+                let out = self.out.clone();
+                let http = self.client().map(|c| c.http_client().clone());
+                tokio::spawn(async move {
+                    let http = http.unwrap_or_default();
+                    let (ok, message) = check_focus(&http, &url).await;
+                    out.send(Update::FocusChecked { url, ok, message });
+                });
+            }
+            Command::ApplySettings(settings) => {
+                let ring = &settings.ring;
+                self.config
+                    .ringer
+                    .configure(ring.ringtone.as_deref(), ring.volume);
+                let foci_changed = settings.calls.foci != self.config.settings.calls.foci;
+                self.config.settings = *settings;
+                if foci_changed && let Some(client) = self.client() {
+                    self.discover_foci(&client).await;
+                }
+            }
+            Command::TestRing => {
+                const TEST_RING: Duration = Duration::from_secs(3);
+                let alert = crate::ring::test_alert(now_ms() + TEST_RING.as_millis() as u64);
+                let ringer = self.config.ringer.clone();
+                ringer.start(&alert);
+                tokio::spawn(async move {
+                    tokio::time::sleep(TEST_RING).await;
+                    ringer.stop(&alert.call, crate::rtc::ring::StopReason::Answered);
+                });
+            }
+            Command::Profiles { room, users } => {
+                let Some(client) = self.client() else { return };
+                let Some(room) = <&RoomId>::try_from(room.as_str())
+                    .ok()
+                    .and_then(|id| client.get_room(id))
+                else {
+                    return;
+                };
+                // Media can be slow: fetch beside the worker loop.
+                let out = self.out.clone();
+                tokio::spawn(async move {
+                    let profiles = profiles_of(&client, &room, &users).await;
+                    out.send(Update::Profiles {
+                        room_id: room.room_id().to_string(),
+                        profiles,
+                    });
+                });
             }
             Command::Quit => self.begin_stop(Stopping::Quit),
         }
@@ -1077,13 +1141,9 @@ impl Worker {
             for cmd in std::mem::take(&mut self.waiting_for_sync) {
                 Box::pin(self.on_command(cmd)).await;
             }
-            let mut rooms: Vec<RoomLobby> = self
-                .rooms
-                .keys()
-                .filter_map(|id| self.lobby_of(id))
-                .collect();
-            rooms.sort_by(|a, b| a.name.cmp(&b.name).then(a.room_id.cmp(&b.room_id)));
-            self.out.send(Update::Rooms { rooms });
+            self.out.send(Update::Rooms {
+                rooms: self.sorted_lobbies(),
+            });
         } else {
             for room_id in &changed {
                 self.send_lobby(room_id);
@@ -1408,6 +1468,70 @@ async fn room_name(room: &Room) -> String {
         Ok(name) => name.to_string(),
         Err(_) => room.room_id().to_string(),
     }
+}
+
+/// Asks a LiveKit JWT service whether it is up (`GET /healthz`, as lk-jwt-service serves).
+async fn check_focus(http: &matrix_sdk::reqwest::Client, url: &str) -> (bool, String) {
+    let health = format!("{}/healthz", url.trim_end_matches('/'));
+    let request = http.get(&health).timeout(Duration::from_secs(10)).send();
+    match request.await {
+        Ok(response) if response.status().is_success() => (true, "The focus answers.".into()),
+        Ok(response) => (
+            false,
+            format!(
+                "The focus answered with HTTP {}: it may not be a LiveKit JWT service.",
+                response.status().as_u16()
+            ),
+        ),
+        Err(e) if e.is_builder() => (false, "That is not a valid URL.".into()),
+        Err(e) if e.is_timeout() => (false, "The focus did not answer within 10 s.".into()),
+        Err(e) => {
+            tracing::debug!("checking focus {url}: {e}");
+            (false, "The focus could not be reached.".into())
+        }
+    }
+}
+
+/// The display names and avatar thumbnails of `users` in `room`; a user without a member
+/// entry is left out, a missing avatar is `None`.
+async fn profiles_of(client: &Client, room: &Room, users: &[String]) -> Vec<Profile> {
+    use matrix_sdk::media::{MediaFormat, MediaRequestParameters, MediaThumbnailSettings};
+    use matrix_sdk::ruma::events::room::MediaSource;
+    const AVATAR_PX: u32 = 96;
+    let mut profiles = Vec::new();
+    for user in users {
+        let Ok(user_id) = <&UserId>::try_from(user.as_str()) else {
+            continue;
+        };
+        let member = match room.get_member_no_sync(user_id).await {
+            Ok(Some(member)) => member,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::debug!("member {user}: {e}");
+                continue;
+            }
+        };
+        let mut avatar = None;
+        if let Some(mxc) = member.avatar_url() {
+            let request = MediaRequestParameters {
+                source: MediaSource::Plain(mxc.to_owned()),
+                format: MediaFormat::Thumbnail(MediaThumbnailSettings::new(
+                    AVATAR_PX.into(),
+                    AVATAR_PX.into(),
+                )),
+            };
+            match client.media().get_media_content(&request, true).await {
+                Ok(bytes) => avatar = Some(Arc::from(bytes)),
+                Err(e) => tracing::debug!("avatar of {user}: {e}"),
+            }
+        }
+        profiles.push(Profile {
+            user_id: user.clone(),
+            display_name: member.name().to_owned(),
+            avatar,
+        });
+    }
+    profiles
 }
 
 fn livekit_foci(transports: &[RtcTransport], source: FocusSource) -> Vec<FocusInfo> {

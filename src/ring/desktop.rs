@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use notify_rust::{Hint, Notification, NotificationResponse, Timeout, Urgency};
 use tokio::sync::mpsc::UnboundedSender;
@@ -30,10 +30,10 @@ struct Shown {
 /// Plays the ringtone and shows desktop notifications, as a [`Ringer`].
 pub struct DesktopRinger {
     audio: AudioPlayer,
-    tone: Ringtone,
-    volume: f32,
+    /// The tone and its volume; the settings may change them while running.
+    sound: Mutex<(Ringtone, f32)>,
     runtime: tokio::runtime::Handle,
-    commands: OnceLock<UnboundedSender<Command>>,
+    commands: Mutex<Option<UnboundedSender<Command>>>,
     shown: Arc<Mutex<HashMap<String, Shown>>>,
     warn: WarningSink,
     told_no_notifications: Arc<AtomicBool>,
@@ -56,10 +56,9 @@ impl DesktopRinger {
         });
         Self {
             audio,
-            tone,
-            volume,
+            sound: Mutex::new((tone, volume)),
             runtime: tokio::runtime::Handle::current(),
-            commands: OnceLock::new(),
+            commands: Mutex::new(None),
             shown: Arc::new(Mutex::new(HashMap::new())),
             warn,
             told_no_notifications: Arc::new(AtomicBool::new(false)),
@@ -68,8 +67,8 @@ impl DesktopRinger {
 
     /// Where Answer and Decline from a notification go: the worker's command channel.
     pub fn connect(&self, commands: UnboundedSender<Command>) {
-        // Connected once; a second call changes nothing.
-        let _ = self.commands.set(commands);
+        // A new worker (after signing out and in again) replaces the old one.
+        *lock(&self.commands) = Some(commands);
     }
 
     fn summary(call: &IncomingCall) -> &'static str {
@@ -89,7 +88,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Ringer for DesktopRinger {
     fn start(&self, alert: &RingAlert) {
         if alert.call.kind == NotifyKind::Ring {
-            self.audio.play(self.tone.clone(), self.volume);
+            let (tone, volume) = lock(&self.sound).clone();
+            self.audio.play(tone, volume);
         }
         let id = alert.call.notification_event_id.clone();
         lock(&self.shown).insert(
@@ -101,7 +101,8 @@ impl Ringer for DesktopRinger {
         );
         let mut notification = Notification::new();
         notification
-            .appname("Vestibule")
+            .appname(APP_ID)
+            .hint(Hint::DesktopEntry(APP_ID.into()))
             .summary(Self::summary(&alert.call))
             .body(&format!("{} in {}", alert.caller_name, alert.room_name))
             .icon(APP_ID)
@@ -113,7 +114,7 @@ impl Ringer for DesktopRinger {
                 Urgency::Normal
             });
         let shown = self.shown.clone();
-        let commands = self.commands.get().cloned();
+        let commands = lock(&self.commands).clone();
         let warn = self.warn.clone();
         let told = self.told_no_notifications.clone();
         let room = alert.call.room_id.clone();
@@ -165,6 +166,14 @@ impl Ringer for DesktopRinger {
         });
     }
 
+    fn configure(&self, ringtone: Option<&Path>, volume: f32) {
+        let (tone, problem) = Ringtone::chosen(ringtone);
+        if let Some(sentence) = problem {
+            (self.warn)(sentence);
+        }
+        *lock(&self.sound) = (tone, volume);
+    }
+
     fn stop(&self, call: &IncomingCall, reason: StopReason) {
         let removed = {
             let mut shown = lock(&self.shown);
@@ -180,13 +189,15 @@ impl Ringer for DesktopRinger {
         let Some(Shown { alert, handle }) = removed else {
             return;
         };
+
         self.runtime.spawn(async move {
             if let Some(handle) = handle {
                 handle.close_async().await;
             }
             if reason.is_missed() {
                 let shown = Notification::new()
-                    .appname("Vestibule")
+                    .appname(APP_ID)
+                    .hint(Hint::DesktopEntry(APP_ID.into()))
                     .summary(&format!("Missed call from {}", alert.caller_name))
                     .body(&alert.room_name)
                     .icon(APP_ID)

@@ -5,12 +5,14 @@
 pub mod audio;
 pub mod desktop;
 
+use std::path::Path;
 use std::sync::Mutex;
 
 pub use desktop::{DesktopRinger, WarningSink};
 
 use crate::matrix::RingAlert;
-use crate::rtc::ring::{IncomingCall, StopReason};
+use crate::rtc::ring::{IncomingCall, NotifyKind, StopReason};
+use crate::rtc::{CallIntent, CallKey};
 
 /// Plays the ringtone and shows the desktop notification.
 pub trait Ringer: Send + Sync {
@@ -19,6 +21,26 @@ pub trait Ringer: Send + Sync {
     fn start(&self, alert: &RingAlert);
     /// A ring stopped. Must not block.
     fn stop(&self, call: &IncomingCall, reason: StopReason);
+    /// Ring with this tone (the built-in one when `None`) at this volume from now on.
+    fn configure(&self, _ringtone: Option<&Path>, _volume: f32) {}
+}
+
+/// The alert of a test ring lasting until `expires_at_ms`: rings without a real call.
+pub fn test_alert(expires_at_ms: u64) -> RingAlert {
+    RingAlert {
+        call: IncomingCall {
+            room_id: "!test:vestibule".into(),
+            notification_event_id: "$test-ring".into(),
+            caller: "@vestibule:test".into(),
+            kind: NotifyKind::Ring,
+            intent: Some(CallIntent::Audio),
+            call: CallKey::room_call(),
+            expires_at_ms,
+        },
+        caller_name: "Vestibule".into(),
+        room_name: "a test ring".into(),
+        muted: false,
+    }
 }
 
 /// A ringer that does nothing (`watch --silent`, and where nothing may be shown).

@@ -1,0 +1,634 @@
+//! The window: a small screen state machine over the worker. [`Model`] holds what the views
+//! draw and changes only through [`Model::apply`]; [`VestibuleApp`] drains the worker's
+//! updates in `logic`, draws in `ui`, and sends [`Command`]s. It repaints only when an update
+//! arrives or something on screen is due to change.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use egui::{Id, Ui, ViewportCommand};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+use crate::config::Settings;
+use crate::matrix::{
+    Command, Connection, FocusInfo, FocusSource, Profile, RingAlert, RoomLobby, Update,
+};
+use crate::shell::{Autostart, Signals};
+use crate::ui::incoming::{IncomingAction, incoming_ui};
+use crate::ui::lobby::{LobbyAction, LobbyContext, lobby_ui};
+use crate::ui::login::{LoginForm, login_ui, restoring_ui};
+use crate::ui::rooms::{ordered_rooms, room_list_ui};
+use crate::ui::settings::{SettingsAction, SettingsView, settings_ui};
+use crate::ui::status::{Banner, StatusAction, banners_ui, status_ui};
+use crate::ui::{duration_changes_in_ms, space};
+
+/// Which screen the window shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    /// Restoring a saved session (never a flash of the login form).
+    Restoring,
+    /// Signing in.
+    Login,
+    /// The room list and lobbies.
+    Main,
+    /// The worker cannot run (another process holds the profile, say).
+    Fatal(String),
+}
+
+/// Everything the window shows, built from the worker's updates.
+#[derive(Debug)]
+pub struct Model {
+    /// The screen.
+    pub screen: Screen,
+    /// The sign-in form.
+    pub login: LoginForm,
+    /// Our user id, once signed in.
+    pub account: Option<String>,
+    /// The connection, once signed in.
+    pub connection: Option<Connection>,
+    /// Every room's lobby, by name.
+    pub rooms: Vec<RoomLobby>,
+    /// The selected room.
+    pub selected: Option<String>,
+    /// The room search.
+    pub search: String,
+    /// Calls ringing us, oldest first.
+    pub ringing: Vec<RingAlert>,
+    /// Why the last ring stopped, shown until the time given (ms since the epoch).
+    pub ring_stopped: Option<(String, u64)>,
+    /// The foci the worker would use, best first.
+    pub foci: Vec<FocusInfo>,
+    /// Foci the homeserver advertised at some point.
+    pub discovered: BTreeSet<String>,
+    /// Display names and avatars by user id.
+    pub profiles: HashMap<String, Profile>,
+    /// Users whose profiles were asked for.
+    requested_profiles: HashSet<String>,
+    /// Sentences to read.
+    pub banners: Vec<Banner>,
+    /// The settings as saved.
+    pub settings: Settings,
+    /// The settings view's own state.
+    pub settings_view: SettingsView,
+    /// Whether the settings are open.
+    pub settings_open: bool,
+    /// Join with video.
+    pub video: bool,
+    /// The worker finished.
+    pub worker_stopped: bool,
+}
+
+/// How long a stopped ring's reason stays on screen.
+const RING_STOPPED_SHOWN_MS: u64 = 6000;
+/// At most this many banners; older ones go.
+const MAX_BANNERS: usize = 4;
+
+impl Model {
+    /// The model before the worker said anything.
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            screen: Screen::Restoring,
+            login: LoginForm::default(),
+            account: None,
+            connection: None,
+            rooms: Vec::new(),
+            selected: None,
+            search: String::new(),
+            ringing: Vec::new(),
+            ring_stopped: None,
+            foci: Vec::new(),
+            discovered: BTreeSet::new(),
+            profiles: HashMap::new(),
+            requested_profiles: HashSet::new(),
+            banners: Vec::new(),
+            settings_view: SettingsView {
+                ringtone: settings
+                    .ring
+                    .ringtone
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                ..SettingsView::default()
+            },
+            settings,
+            settings_open: false,
+            video: true,
+            worker_stopped: false,
+        }
+    }
+
+    /// Shows a sentence in a banner (once: the same sentence is not stacked).
+    pub fn banner(&mut self, message: String, is_error: bool) {
+        if self.banners.iter().any(|b| b.message == message) {
+            return;
+        }
+        self.banners.push(Banner { message, is_error });
+        if self.banners.len() > MAX_BANNERS {
+            self.banners.remove(0);
+        }
+    }
+
+    /// The lobby of a room.
+    pub fn lobby(&self, room_id: &str) -> Option<&RoomLobby> {
+        self.rooms.iter().find(|r| r.room_id == room_id)
+    }
+
+    /// Takes in one update from the worker.
+    pub fn apply(&mut self, update: Update, now_ms: u64) {
+        match update {
+            Update::NeedsLogin => {
+                self.screen = Screen::Login;
+                self.login.busy = false;
+            }
+            Update::SignedIn { user_id, .. } => {
+                self.account = Some(user_id);
+                self.login = LoginForm::default();
+                self.screen = Screen::Main;
+            }
+            Update::LoginFailed { reason } => {
+                self.login.busy = false;
+                self.login.error = Some(reason);
+                self.screen = Screen::Login;
+            }
+            Update::SignedOut => {
+                let settings = std::mem::take(&mut self.settings);
+                *self = Self::new(settings);
+                self.screen = Screen::Login;
+            }
+            Update::Connection { connection } => self.connection = Some(connection),
+            Update::Rooms { rooms } | Update::StoredRooms { rooms } => {
+                self.rooms = rooms;
+                if self.selected.is_none() {
+                    self.selected = ordered_rooms(&self.rooms, "")
+                        .first()
+                        .map(|&i| self.rooms[i].room_id.clone());
+                }
+            }
+            Update::Lobby { lobby } => {
+                match self.rooms.iter_mut().find(|r| r.room_id == lobby.room_id) {
+                    Some(slot) => *slot = lobby,
+                    None => {
+                        let at = self.rooms.partition_point(|r| {
+                            (&r.name, &r.room_id) < (&lobby.name, &lobby.room_id)
+                        });
+                        self.rooms.insert(at, lobby);
+                    }
+                }
+            }
+            Update::Ringing { alert } => {
+                self.ringing
+                    .retain(|a| a.call.notification_event_id != alert.call.notification_event_id);
+                self.ringing.push(alert);
+            }
+            Update::RingStopped { call, reason } => {
+                let before = self.ringing.len();
+                let alert = self
+                    .ringing
+                    .iter()
+                    .find(|a| a.call.notification_event_id == call.notification_event_id)
+                    .cloned();
+                self.ringing
+                    .retain(|a| a.call.notification_event_id != call.notification_event_id);
+                if let Some(alert) = alert.filter(|_| self.ringing.len() < before) {
+                    let sentence = format!(
+                        "The call from {} in {} stopped ringing: {reason}.",
+                        alert.caller_name, alert.room_name
+                    );
+                    self.ring_stopped = Some((sentence, now_ms + RING_STOPPED_SHOWN_MS));
+                }
+            }
+            Update::Foci { foci } => {
+                for f in &foci {
+                    if f.source != FocusSource::User
+                        && let Some(url) = &f.focus.livekit_service_url
+                    {
+                        self.discovered.insert(url.clone());
+                    }
+                }
+                self.foci = foci;
+            }
+            Update::FocusChecked { url, ok, message } => {
+                self.settings_view.checks.insert(url, Some((ok, message)));
+            }
+            Update::Profiles { profiles, .. } => {
+                for p in profiles {
+                    self.profiles.insert(p.user_id.clone(), p);
+                }
+            }
+            Update::Notice { message } => self.banner(message, false),
+            Update::Error { message } => self.banner(message, true),
+            Update::Fatal { message } => self.screen = Screen::Fatal(message),
+            Update::Stopped => self.worker_stopped = true,
+            Update::RingDecision { .. } => {}
+        }
+    }
+
+    /// The discovered foci's URLs, in the worker's order.
+    pub fn discovered_order(&self) -> Vec<String> {
+        self.foci
+            .iter()
+            .filter_map(|f| f.focus.livekit_service_url.clone())
+            .filter(|url| self.discovered.contains(url))
+            .collect()
+    }
+
+    /// Users in `room_id`'s calls (and callers ringing from it) whose profiles were not asked
+    /// for yet; marks them asked.
+    pub fn profiles_to_fetch(&mut self, room_id: &str) -> Vec<String> {
+        let mut users: Vec<String> = Vec::new();
+        if let Some(lobby) = self.lobby(room_id) {
+            for call in &lobby.calls {
+                users.extend(call.participants.iter().map(|p| p.user_id.clone()));
+            }
+        }
+        users.extend(
+            self.ringing
+                .iter()
+                .filter(|a| a.call.room_id == room_id)
+                .map(|a| a.call.caller.clone()),
+        );
+        users.sort();
+        users.dedup();
+        users.retain(|u| self.requested_profiles.insert(u.clone()));
+        users
+    }
+}
+
+/// Starts a worker and hands back its channels; called again after signing out.
+pub trait Backend {
+    /// A fresh worker's command sender and update receiver.
+    fn start(&mut self) -> (UnboundedSender<Command>, UnboundedReceiver<Update>);
+}
+
+/// The window's app.
+pub struct VestibuleApp {
+    model: Model,
+    backend: Box<dyn Backend>,
+    commands: UnboundedSender<Command>,
+    updates: UnboundedReceiver<Update>,
+    config_file: PathBuf,
+    autostart: Option<Autostart>,
+    signals: Arc<Signals>,
+    quitting: bool,
+    clock: Box<dyn Fn() -> u64>,
+}
+
+impl VestibuleApp {
+    /// The app over `backend`, saving settings to `config_file`.
+    pub fn new(
+        ctx: &egui::Context,
+        mut backend: Box<dyn Backend>,
+        settings: Settings,
+        config_file: PathBuf,
+        autostart: Option<Autostart>,
+        signals: Arc<Signals>,
+    ) -> Self {
+        crate::ui::apply_style(ctx);
+        egui_extras::install_image_loaders(ctx);
+        signals.set_context(ctx);
+        let (commands, updates) = backend.start();
+        Self {
+            model: Model::new(settings),
+            backend,
+            commands,
+            updates,
+            config_file,
+            autostart,
+            signals,
+            quitting: false,
+            clock: Box::new(crate::matrix::now_ms),
+        }
+    }
+
+    /// Reads the time from `clock` (ms since the epoch) instead of the system clock.
+    pub fn with_clock(mut self, clock: impl Fn() -> u64 + 'static) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    /// What the window shows.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    fn send(&mut self, command: Command) {
+        if self.commands.send(command).is_err() {
+            self.model
+                .banner("Vestibule's connection stopped; restart it.".into(), true);
+        }
+    }
+
+    fn settings_changed(&mut self) {
+        if let Err(sentence) = self.model.settings.save(&self.config_file) {
+            self.model.banner(sentence, true);
+        }
+        let settings = Box::new(self.model.settings.clone());
+        self.send(Command::ApplySettings(settings));
+    }
+
+    fn begin_quit(&mut self) {
+        if !self.quitting {
+            self.quitting = true;
+            self.send(Command::Quit);
+        }
+    }
+
+    fn main_ui(&mut self, ui: &mut Ui, now_ms: u64) {
+        let order = ordered_rooms(&self.model.rooms, &self.model.search);
+        let ringing: HashSet<String> = self
+            .model
+            .ringing
+            .iter()
+            .map(|a| a.call.room_id.clone())
+            .collect();
+        egui::Panel::left("rooms")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| {
+                ui.add_space(space::M);
+                let chosen = room_list_ui(
+                    ui,
+                    &self.model.rooms,
+                    &order,
+                    &mut self.model.search,
+                    self.model.selected.as_deref(),
+                    &ringing,
+                    now_ms,
+                );
+                if let Some(room) = chosen {
+                    self.model.selected = Some(room);
+                    self.model.settings_open = false;
+                }
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            if self.model.settings_open {
+                self.settings_panel(ui);
+                return;
+            }
+            let Some(room_id) = self.model.selected.clone() else {
+                ui.label("Choose a room on the left to see its call.");
+                return;
+            };
+            let fetch = self.model.profiles_to_fetch(&room_id);
+            if !fetch.is_empty() {
+                self.send(Command::Profiles {
+                    room: room_id.clone(),
+                    users: fetch,
+                });
+            }
+            let Some(lobby) = self.model.lobby(&room_id).cloned() else {
+                ui.label("This room is gone.");
+                return;
+            };
+            let cx = LobbyContext {
+                profiles: &self.model.profiles,
+                now_ms,
+                muted: self.model.settings.ring.muted_rooms.contains(&room_id),
+                me: self.model.account.as_deref(),
+            };
+            let actions = lobby_ui(ui, &lobby, &mut self.model.video, &cx);
+            for action in actions {
+                self.lobby_action(&room_id, action, ui.ctx());
+            }
+        });
+    }
+
+    fn lobby_action(&mut self, room_id: &str, action: LobbyAction, ctx: &egui::Context) {
+        let room = room_id.to_owned();
+        match action {
+            LobbyAction::Join { intent } => self.send(Command::Join {
+                room,
+                intent,
+                notify: None,
+                foci: Vec::new(),
+            }),
+            LobbyAction::Ring { intent } => self.send(Command::Ring { room, intent }),
+            LobbyAction::Leave => self.send(Command::Leave { room }),
+            LobbyAction::OpenWebClient => {
+                let url = self.model.settings.window.web_client_link(room_id);
+                ctx.open_url(egui::OpenUrl::new_tab(url));
+            }
+            LobbyAction::SetMuted(muted) => {
+                let rooms = &mut self.model.settings.ring.muted_rooms;
+                rooms.retain(|r| *r != room);
+                if muted {
+                    rooms.push(room);
+                }
+                self.settings_changed();
+            }
+        }
+    }
+
+    fn settings_panel(&mut self, ui: &mut Ui) {
+        let names: HashMap<String, String> = self
+            .model
+            .rooms
+            .iter()
+            .map(|r| (r.room_id.clone(), r.name.clone()))
+            .collect();
+        let discovered_order = self.model.discovered_order();
+        let autostart = self.autostart.as_ref().is_some_and(Autostart::is_enabled);
+        let actions = settings_ui(
+            ui,
+            &mut self.model.settings,
+            &mut self.model.settings_view,
+            &self.model.discovered,
+            &discovered_order,
+            &names,
+            autostart,
+        );
+        for action in actions {
+            match action {
+                SettingsAction::Changed => self.settings_changed(),
+                SettingsAction::CheckFocus(url) => self.send(Command::CheckFocus { url }),
+                SettingsAction::TestRing => self.send(Command::TestRing),
+                SettingsAction::SetAutostart(on) => {
+                    let result = match &self.autostart {
+                        Some(entry) => entry.set(on),
+                        None => Err("This system has no autostart folder.".into()),
+                    };
+                    if let Err(sentence) = result {
+                        self.model.banner(sentence, true);
+                    }
+                }
+                SettingsAction::SignOut => {
+                    self.model.settings_open = false;
+                    self.send(Command::Logout);
+                }
+            }
+        }
+    }
+
+    fn incoming_overlay(&mut self, ui: &mut Ui, now_ms: u64) {
+        let Some(alert) = self.model.ringing.first().cloned() else {
+            if let Some((sentence, until)) = &self.model.ring_stopped
+                && now_ms < *until
+            {
+                let sentence = sentence.clone();
+                egui::Area::new(Id::unique("ring-stopped"))
+                    .anchor(egui::Align2::CENTER_TOP, [0.0, 48.0])
+                    .show(ui.ctx(), |ui| {
+                        egui::Frame::popup(ui.style()).show(ui, |ui| ui.label(sentence));
+                    });
+            }
+            return;
+        };
+        let fetch = self.model.profiles_to_fetch(&alert.call.room_id);
+        if !fetch.is_empty() {
+            self.send(Command::Profiles {
+                room: alert.call.room_id.clone(),
+                users: fetch,
+            });
+        }
+        let caller = self.model.profiles.get(&alert.call.caller);
+        let modal = egui::Modal::new(Id::unique("incoming"))
+            .show(ui.ctx(), |ui| incoming_ui(ui, &alert, caller, now_ms));
+        let room = alert.call.room_id.clone();
+        match modal.inner {
+            Some(IncomingAction::Answer) => {
+                self.model.selected = Some(room.clone());
+                self.model.settings_open = false;
+                self.send(Command::Answer { room });
+            }
+            Some(IncomingAction::Decline) => self.send(Command::Decline { room: Some(room) }),
+            None => {}
+        }
+    }
+
+    /// When something on screen changes next by itself, if anything does.
+    fn next_repaint(&self, now_ms: u64) -> Option<Duration> {
+        let mut next: Option<u64> = None;
+        let mut at = |ms: u64| next = Some(next.map_or(ms, |n| n.min(ms)));
+        if !self.model.ringing.is_empty() {
+            at(1000 - now_ms % 1000);
+        }
+        if let Some((_, until)) = self.model.ring_stopped
+            && until > now_ms
+        {
+            at(until - now_ms);
+        }
+        if self.model.screen == Screen::Main {
+            for lobby in &self.model.rooms {
+                for call in &lobby.calls {
+                    at(duration_changes_in_ms(
+                        now_ms.saturating_sub(call.started_ts()),
+                    ));
+                    if self.model.selected.as_deref() == Some(lobby.room_id.as_str()) {
+                        for p in &call.participants {
+                            at(duration_changes_in_ms(now_ms.saturating_sub(p.joined_ts)));
+                        }
+                    }
+                }
+            }
+        }
+        next.map(Duration::from_millis)
+    }
+}
+
+impl eframe::App for VestibuleApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        let now_ms = (self.clock)();
+        while let Ok(update) = self.updates.try_recv() {
+            self.model.apply(update, now_ms);
+        }
+        for warning in self.signals.take_warnings() {
+            self.model.banner(warning, false);
+        }
+        if self.model.worker_stopped {
+            if self.quitting {
+                ctx.send_viewport_cmd(ViewportCommand::Close);
+            } else {
+                // Signed out: a fresh worker waits for the next sign-in.
+                let (commands, updates) = self.backend.start();
+                self.commands = commands;
+                self.updates = updates;
+                self.model.worker_stopped = false;
+            }
+        }
+        if self.signals.take_quit()
+            || ctx.input(|i| i.modifiers.command && i.key_pressed(egui::Key::Q))
+        {
+            self.begin_quit();
+        }
+        if self.signals.take_show() && !self.quitting {
+            ctx.send_viewport_cmd(ViewportCommand::Visible(true));
+            ctx.send_viewport_cmd(ViewportCommand::Minimized(false));
+            ctx.send_viewport_cmd(ViewportCommand::Focus);
+        }
+        if ctx.input(|i| i.viewport().close_requested()) && !self.quitting {
+            // Closing hides the window; Vestibule keeps running so calls still ring.
+            ctx.send_viewport_cmd(ViewportCommand::CancelClose);
+            ctx.send_viewport_cmd(ViewportCommand::Visible(false));
+        }
+        if ctx.input(|i| i.modifiers.command && i.key_pressed(egui::Key::Comma)) {
+            self.model.settings_open = !self.model.settings_open;
+        }
+        if self.model.settings_open
+            && self.model.ringing.is_empty()
+            && ctx.input(|i| i.key_pressed(egui::Key::Escape))
+        {
+            self.model.settings_open = false;
+        }
+        if let Some(after) = self.next_repaint(now_ms) {
+            ctx.request_repaint_after(after);
+        }
+    }
+
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        let now_ms = (self.clock)();
+        egui::Panel::bottom("status").show(ui, |ui| {
+            let action = status_ui(
+                ui,
+                self.model.connection.as_ref(),
+                self.model.account.as_deref(),
+                self.model.settings_open,
+            );
+            match action {
+                Some(StatusAction::ToggleSettings) => {
+                    self.model.settings_open = !self.model.settings_open;
+                }
+                Some(StatusAction::Quit) => self.begin_quit(),
+                None => {}
+            }
+        });
+        if !self.model.banners.is_empty() {
+            egui::Panel::top("banners").show(ui, |ui| {
+                ui.add_space(space::S);
+                if let Some(i) = banners_ui(ui, &self.model.banners) {
+                    self.model.banners.remove(i);
+                }
+                ui.add_space(space::S);
+            });
+        }
+        match self.model.screen.clone() {
+            Screen::Restoring => {
+                egui::CentralPanel::default().show(ui, restoring_ui);
+            }
+            Screen::Login => {
+                egui::CentralPanel::default().show(ui, |ui| {
+                    if let Some(request) = login_ui(ui, &mut self.model.login) {
+                        self.send(Command::Login {
+                            homeserver: request.homeserver,
+                            user: request.user,
+                            password: request.password,
+                        });
+                    }
+                });
+            }
+            Screen::Fatal(sentence) => {
+                egui::CentralPanel::default().show(ui, |ui| {
+                    ui.vertical_centered(|ui| {
+                        ui.add_space(ui.available_height() / 3.0);
+                        ui.label(egui::RichText::new(sentence).color(ui.visuals().error_fg_color));
+                    });
+                });
+            }
+            Screen::Main => {
+                self.main_ui(ui, now_ms);
+                self.incoming_overlay(ui, now_ms);
+            }
+        }
+    }
+}

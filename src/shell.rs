@@ -1,0 +1,363 @@
+//! How Vestibule lives on the desktop beside its window: one instance per profile (a second
+//! start brings the running window forward), a tray icon where the desktop has one, and the
+//! XDG autostart entry.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::config::APP_ID;
+
+/// Requests that reach the window from outside its frames (tray, a second start, the ringer),
+/// and the means to wake it.
+#[derive(Default)]
+pub struct Signals {
+    show: AtomicBool,
+    quit: AtomicBool,
+    warnings: Mutex<Vec<String>>,
+    ctx: OnceLock<egui::Context>,
+}
+
+impl Signals {
+    /// New, shared signals.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The window's context, so that signals can wake it.
+    pub fn set_context(&self, ctx: &egui::Context) {
+        // Set once, by the window that starts first; later calls change nothing.
+        let _ = self.ctx.set(ctx.clone());
+    }
+
+    /// Wakes the window (its logic runs even when it is hidden).
+    pub fn wake(&self) {
+        if let Some(ctx) = self.ctx.get() {
+            ctx.request_repaint();
+        }
+    }
+
+    /// Asks the window to show itself and come forward.
+    pub fn request_show(&self) {
+        self.show.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Asks the app to leave its calls and stop.
+    pub fn request_quit(&self) {
+        self.quit.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// A sentence for the window's banner (from the ringer, say).
+    pub fn warn(&self, sentence: String) {
+        if let Ok(mut warnings) = self.warnings.lock() {
+            warnings.push(sentence);
+        }
+        self.wake();
+    }
+
+    /// Whether a show was asked for since the last call.
+    pub fn take_show(&self) -> bool {
+        self.show.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether a quit was asked for since the last call.
+    pub fn take_quit(&self) -> bool {
+        self.quit.swap(false, Ordering::SeqCst)
+    }
+
+    /// The warnings since the last call.
+    pub fn take_warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
+    }
+}
+
+/// The outcome of claiming the profile's instance.
+pub enum Claim {
+    /// We are the first: the listener serves later starts until it is dropped.
+    First(InstanceListener),
+    /// Another Vestibule runs this profile and was asked to show its window.
+    AlreadyRunning,
+}
+
+/// Serves later starts of the same profile: each one asks us to show the window.
+pub struct InstanceListener {
+    path: PathBuf,
+}
+
+impl Drop for InstanceListener {
+    fn drop(&mut self) {
+        // The socket file is ours; a later start must not find a dead one (it would be
+        // replaced anyway).
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The socket of a profile's running instance, in its data directory.
+pub fn instance_socket(data_dir: &Path) -> PathBuf {
+    data_dir.join("instance.sock")
+}
+
+/// Claims the profile whose data lives in `data_dir`: when another instance answers, asks it
+/// to show its window; otherwise listens for later starts, which raise `signals`' show.
+pub fn claim_instance(data_dir: &Path, signals: Arc<Signals>) -> Result<Claim, String> {
+    let path = instance_socket(data_dir);
+    if let Ok(mut stream) = UnixStream::connect(&path) {
+        let asked = stream
+            .write_all(b"show\n")
+            .and_then(|()| stream.flush())
+            .and_then(|()| {
+                let mut reply = String::new();
+                BufReader::new(&stream).read_line(&mut reply).map(|_| reply)
+            });
+        match asked {
+            Ok(reply) if reply.trim() == "ok" => return Ok(Claim::AlreadyRunning),
+            Ok(_) | Err(_) => tracing::debug!("the instance socket answered oddly; taking over"),
+        }
+    }
+    // Nobody answers: whatever file is there is left from a crash.
+    let _ = std::fs::remove_file(&path);
+    crate::config::create_private_dir(data_dir).map_err(|e| e.to_string())?;
+    let listener = UnixListener::bind(&path).map_err(|e| {
+        format!(
+            "Could not listen for other starts of Vestibule at {} ({e}).",
+            path.display()
+        )
+    })?;
+    std::thread::Builder::new()
+        .name("vestibule-instance".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut line = String::new();
+                if BufReader::new(&stream).read_line(&mut line).is_ok() && line.trim() == "show" {
+                    signals.request_show();
+                    let _ = stream.write_all(b"ok\n");
+                }
+            }
+        })
+        .map_err(|e| format!("Could not start: {e}."))?;
+    Ok(Claim::First(InstanceListener { path }))
+}
+
+/// The XDG autostart entry that starts Vestibule hidden when the user logs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Autostart {
+    file: PathBuf,
+    exec: String,
+}
+
+impl Autostart {
+    /// The entry in `autostart_dir` starting `exec` (a command line) for `profile`.
+    pub fn new(autostart_dir: &Path, exec: &str, profile: &str) -> Self {
+        let name = if profile == crate::config::DEFAULT_PROFILE {
+            format!("{APP_ID}.desktop")
+        } else {
+            format!("{APP_ID}.{profile}.desktop")
+        };
+        let mut exec = format!("{exec} --background");
+        if profile != crate::config::DEFAULT_PROFILE {
+            exec.push_str(&format!(" --profile {profile}"));
+        }
+        Self {
+            file: autostart_dir.join(name),
+            exec,
+        }
+    }
+
+    /// The entry for this user (`$XDG_CONFIG_HOME/autostart`) starting this executable.
+    pub fn for_user(profile: &str) -> Option<Self> {
+        let dirs = directories::BaseDirs::new()?;
+        let exe = std::env::current_exe().ok()?;
+        let exe = exe.to_str()?;
+        // Desktop entries quote arguments with spaces.
+        let exec = if exe.contains(' ') {
+            format!("\"{exe}\"")
+        } else {
+            exe.to_owned()
+        };
+        Some(Self::new(
+            &dirs.config_dir().join("autostart"),
+            &exec,
+            profile,
+        ))
+    }
+
+    /// The entry's file.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// Whether the entry exists.
+    pub fn is_enabled(&self) -> bool {
+        self.file.exists()
+    }
+
+    /// Writes or removes the entry.
+    pub fn set(&self, enabled: bool) -> Result<(), String> {
+        let fail = |e: std::io::Error| {
+            format!(
+                "Could not change the autostart entry {} ({e}).",
+                self.file.display()
+            )
+        };
+        if !enabled {
+            return match std::fs::remove_file(&self.file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(fail(e)),
+                _ => Ok(()),
+            };
+        }
+        if let Some(dir) = self.file.parent() {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let entry = format!(
+            "[Desktop Entry]\nType=Application\nName=Vestibule\n\
+             Comment=Rings when a Matrix call comes in\nExec={}\nIcon={APP_ID}\n\
+             Terminal=false\nX-GNOME-Autostart-enabled=true\n",
+            self.exec
+        );
+        std::fs::write(&self.file, entry).map_err(fail)
+    }
+}
+
+/// The tray icon: Show and Quit.
+struct Tray {
+    signals: Arc<Signals>,
+    icon: Vec<ksni::Icon>,
+}
+
+impl ksni::Tray for Tray {
+    fn id(&self) -> String {
+        APP_ID.into()
+    }
+
+    fn title(&self) -> String {
+        "Vestibule".into()
+    }
+
+    fn icon_name(&self) -> String {
+        APP_ID.into()
+    }
+
+    fn icon_pixmap(&self) -> Vec<ksni::Icon> {
+        self.icon.clone()
+    }
+
+    fn activate(&mut self, _x: i32, _y: i32) {
+        self.signals.request_show();
+    }
+
+    fn menu(&self) -> Vec<ksni::MenuItem<Self>> {
+        use ksni::menu::StandardItem;
+        vec![
+            StandardItem {
+                label: "Show Vestibule".into(),
+                activate: Box::new(|tray: &mut Self| tray.signals.request_show()),
+                ..Default::default()
+            }
+            .into(),
+            StandardItem {
+                label: "Quit".into(),
+                activate: Box::new(|tray: &mut Self| tray.signals.request_quit()),
+                ..Default::default()
+            }
+            .into(),
+        ]
+    }
+}
+
+/// The app icon as ARGB32 for the tray.
+fn tray_icon() -> Vec<ksni::Icon> {
+    const PNG: &[u8] =
+        include_bytes!("../packaging/icons/hicolor/32x32/apps/im.vestibule.Vestibule.png");
+    let Ok(image) = image::load_from_memory(PNG) else {
+        return Vec::new();
+    };
+    let rgba = image.to_rgba8();
+    let (width, height) = rgba.dimensions();
+    let data = rgba
+        .pixels()
+        .flat_map(|p| [p[3], p[0], p[1], p[2]])
+        .collect();
+    vec![ksni::Icon {
+        width: width as i32,
+        height: height as i32,
+        data,
+    }]
+}
+
+/// Shows the tray icon when the desktop has a tray; `None` (logged) when it has not. Must run
+/// inside a tokio runtime.
+pub async fn spawn_tray(signals: Arc<Signals>) -> Option<ksni::Handle<impl ksni::Tray>> {
+    use ksni::TrayMethods;
+    let tray = Tray {
+        signals,
+        icon: tray_icon(),
+    };
+    match tray.spawn().await {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::info!(
+                "no tray icon ({e}); closing the window keeps Vestibule running, start it again to show it"
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vestibule-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_second_start_shows_the_first_window() {
+        let dir = temp_dir("instance");
+        let first = Signals::new();
+        let claim = claim_instance(&dir, first.clone()).unwrap();
+        assert!(matches!(claim, Claim::First(_)));
+        let second = Signals::new();
+        assert!(matches!(
+            claim_instance(&dir, second.clone()).unwrap(),
+            Claim::AlreadyRunning
+        ));
+        assert!(first.take_show());
+        assert!(!second.take_show());
+        // Once the first stops, a new start is the first again, even with the file left.
+        drop(claim);
+        std::fs::write(instance_socket(&dir), b"").unwrap();
+        assert!(matches!(
+            claim_instance(&dir, second).unwrap(),
+            Claim::First(_)
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn autostart_entry_is_written_and_removed() {
+        let dir = temp_dir("autostart");
+        let entry = Autostart::new(&dir.join("autostart"), "/usr/bin/vestibule", "work");
+        assert!(!entry.is_enabled());
+        entry.set(true).unwrap();
+        let text = std::fs::read_to_string(entry.file()).unwrap();
+        assert!(text.contains("Exec=/usr/bin/vestibule --background --profile work\n"));
+        assert!(text.starts_with("[Desktop Entry]\nType=Application\n"));
+        assert!(entry.is_enabled());
+        entry.set(false).unwrap();
+        assert!(!entry.is_enabled());
+        entry.set(false).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,216 @@
+//! The selected room's lobby: who is in its call, on which device, since when, on which SFU;
+//! our own part; and the actions.
+
+use std::collections::HashMap;
+
+use egui::{RichText, Ui};
+
+use super::{LIVE, avatar_ui, duration_text, space, weak};
+use crate::matrix::{OwnCallState, Profile, RoomLobby};
+use crate::rtc::{CallIntent, Participant};
+
+/// What the user asked for in a lobby.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LobbyAction {
+    /// Join the call (or start one).
+    Join {
+        /// Audio or video.
+        intent: CallIntent,
+    },
+    /// Join and ring the other person (DM) or notify the room.
+    Ring {
+        /// Audio or video.
+        intent: CallIntent,
+    },
+    /// Leave the call.
+    Leave,
+    /// Open the room in the web client to hand off media.
+    OpenWebClient,
+    /// Mute or unmute this room's rings.
+    SetMuted(bool),
+}
+
+/// What the lobby view needs besides the lobby itself.
+pub struct LobbyContext<'a> {
+    /// Display names and avatars by user id.
+    pub profiles: &'a HashMap<String, Profile>,
+    /// Now, ms since the epoch.
+    pub now_ms: u64,
+    /// Whether this room's rings are muted.
+    pub muted: bool,
+    /// Our own user id.
+    pub me: Option<&'a str>,
+}
+
+/// A sentence for our own state.
+pub fn own_state_text(own: &OwnCallState) -> String {
+    match own {
+        OwnCallState::NotJoined => "You are not in this call.".into(),
+        OwnCallState::Joining => "Joining…".into(),
+        OwnCallState::Joined => "You are in this call.".into(),
+        OwnCallState::Leaving => "Leaving…".into(),
+        OwnCallState::Failed { reason } => format!("Joining failed: {reason}"),
+    }
+}
+
+/// The lobby; `video` is the user's audio/video choice for joining, kept by the caller.
+pub fn lobby_ui(
+    ui: &mut Ui,
+    lobby: &RoomLobby,
+    video: &mut bool,
+    cx: &LobbyContext<'_>,
+) -> Vec<LobbyAction> {
+    let mut actions = Vec::new();
+    ui.horizontal(|ui| {
+        ui.heading(&lobby.name);
+        if lobby.is_direct {
+            ui.label(weak(ui, "direct chat"));
+        }
+    });
+    ui.label(weak(ui, &lobby.room_id));
+    ui.add_space(space::S);
+
+    let state_colour = match lobby.own {
+        OwnCallState::Joined => LIVE,
+        OwnCallState::Failed { .. } => ui.visuals().error_fg_color,
+        _ => ui.visuals().text_color(),
+    };
+    ui.horizontal(|ui| {
+        if matches!(lobby.own, OwnCallState::Joining | OwnCallState::Leaving) {
+            ui.spinner();
+        }
+        ui.label(RichText::new(own_state_text(&lobby.own)).color(state_colour));
+    });
+    let intent = if *video {
+        CallIntent::Video
+    } else {
+        CallIntent::Audio
+    };
+    ui.horizontal_wrapped(|ui| {
+        let in_call = matches!(lobby.own, OwnCallState::Joined | OwnCallState::Joining);
+        if in_call {
+            if ui.button("Leave").clicked() {
+                actions.push(LobbyAction::Leave);
+            }
+        } else {
+            let busy = lobby.own == OwnCallState::Leaving;
+            let join = if lobby.calls.is_empty() {
+                "Start call"
+            } else {
+                "Join"
+            };
+            if ui.add_enabled(!busy, egui::Button::new(join)).clicked() {
+                actions.push(LobbyAction::Join {
+                    intent: intent.clone(),
+                });
+            }
+            let ring = if lobby.is_direct {
+                "Ring"
+            } else {
+                "Notify room"
+            };
+            let hint = if lobby.is_direct {
+                "Join and ring the other person"
+            } else {
+                "Join and notify everyone in the room"
+            };
+            if ui
+                .add_enabled(!busy, egui::Button::new(ring))
+                .on_hover_text(hint)
+                .clicked()
+            {
+                actions.push(LobbyAction::Ring {
+                    intent: intent.clone(),
+                });
+            }
+            ui.checkbox(video, "Video");
+        }
+        if ui
+            .button("Open in Element Call")
+            .on_hover_text("Open this room in the web client for audio and video")
+            .clicked()
+        {
+            actions.push(LobbyAction::OpenWebClient);
+        }
+        let mut muted = cx.muted;
+        if ui
+            .checkbox(&mut muted, "Mute rings from this room")
+            .changed()
+        {
+            actions.push(LobbyAction::SetMuted(muted));
+        }
+    });
+    ui.add_space(space::M);
+    ui.separator();
+
+    if lobby.calls.is_empty() {
+        ui.add_space(space::L);
+        ui.label("No call in this room right now. Start one, and everyone here can join.");
+        return actions;
+    }
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            for call in &lobby.calls {
+                let kind = match call.intent() {
+                    Some(CallIntent::Audio) => "Audio call",
+                    _ => "Video call",
+                };
+                let age = duration_text(cx.now_ms.saturating_sub(call.started_ts()));
+                let people = call.participants.len();
+                let title = format!(
+                    "{kind} · {people} {} · {age}",
+                    if people == 1 { "person" } else { "people" }
+                );
+                ui.label(RichText::new(title).strong());
+                if call.key.application != "m.call" || !call.key.call_id.is_empty() {
+                    ui.label(weak(
+                        ui,
+                        format!("{} {}", call.key.application, call.key.call_id),
+                    ));
+                }
+                for participant in &call.participants {
+                    participant_ui(ui, participant, cx);
+                }
+                ui.add_space(space::M);
+            }
+        });
+    actions
+}
+
+fn participant_ui(ui: &mut Ui, p: &Participant, cx: &LobbyContext<'_>) {
+    let profile = cx.profiles.get(&p.user_id);
+    let name = profile.map_or(p.user_id.as_str(), |p| p.display_name.as_str());
+    ui.horizontal(|ui| {
+        avatar_ui(ui, &p.user_id, profile, 36.0);
+        ui.vertical(|ui| {
+            ui.horizontal(|ui| {
+                let you = if cx.me == Some(p.user_id.as_str()) {
+                    " (you)"
+                } else {
+                    ""
+                };
+                ui.label(RichText::new(format!("{name}{you}")).strong());
+                ui.label(weak(ui, &p.user_id));
+            });
+            let time = duration_text(cx.now_ms.saturating_sub(p.joined_ts));
+            let focus = match &p.active_focus {
+                Some(f) => match &f.livekit_service_url {
+                    Some(url) => focus_host(url),
+                    None => f.kind.clone(),
+                },
+                None => "no SFU given".into(),
+            };
+            ui.label(weak(
+                ui,
+                format!("{} · in call {time} · {focus}", p.device_id),
+            ));
+        });
+    });
+}
+
+/// The host of a focus URL, for a short display.
+pub fn focus_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest).to_owned()
+}

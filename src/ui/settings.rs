@@ -1,0 +1,354 @@
+//! The settings: SFU foci, ringtone and volume, do-not-disturb and muted rooms, what we
+//! publish, autostart, and signing out. Every change applies at once.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use egui::{RichText, Ui};
+
+use super::{LIVE, icon_button, space, weak};
+use crate::config::Settings;
+use crate::rtc::publish::PublishForm;
+
+/// What the settings view keeps between frames.
+#[derive(Debug, Default, Clone)]
+pub struct SettingsView {
+    /// The focus URL being typed.
+    pub new_focus: String,
+    /// The ringtone path being typed.
+    pub ringtone: String,
+    /// Results of focus checks: URL to (answered, sentence); `None` while checking.
+    pub checks: HashMap<String, Option<(bool, String)>>,
+}
+
+/// What the user changed or asked for in the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingsAction {
+    /// The settings changed: save and apply them.
+    Changed,
+    /// Check whether a focus answers.
+    CheckFocus(String),
+    /// Ring briefly with the chosen tone.
+    TestRing,
+    /// Start Vestibule (hidden) when the user logs in, or not.
+    SetAutostart(bool),
+    /// Sign out of the account.
+    SignOut,
+}
+
+/// The foci as shown: the user's own, best first, then the discovered ones not among them.
+pub fn focus_list(user: &[String], discovered: &[String]) -> Vec<String> {
+    let mut list = user.to_vec();
+    for url in discovered {
+        if !list.contains(url) {
+            list.push(url.clone());
+        }
+    }
+    list
+}
+
+/// Moves entry `from` of the shown list to `to`; the whole new order becomes the user's
+/// preference, so a discovered focus moved up stays where it was put.
+pub fn move_focus(user: &mut Vec<String>, discovered: &[String], from: usize, to: usize) {
+    let mut list = focus_list(user, discovered);
+    if from >= list.len() || to >= list.len() {
+        return;
+    }
+    let url = list.remove(from);
+    list.insert(to, url);
+    *user = list;
+}
+
+/// Normalises a typed focus URL; `None` when it is not an http(s) URL.
+pub fn parse_focus_url(text: &str) -> Option<String> {
+    let url = text.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    (!rest.is_empty() && !rest.contains(char::is_whitespace)).then(|| url.to_owned())
+}
+
+/// The settings view.
+#[allow(clippy::too_many_arguments)]
+pub fn settings_ui(
+    ui: &mut Ui,
+    settings: &mut Settings,
+    view: &mut SettingsView,
+    discovered: &BTreeSet<String>,
+    discovered_order: &[String],
+    room_names: &HashMap<String, String>,
+    autostart: bool,
+) -> Vec<SettingsAction> {
+    let mut actions = Vec::new();
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            ui.heading("Settings");
+            ui.add_space(space::M);
+            foci_ui(
+                ui,
+                settings,
+                view,
+                discovered,
+                discovered_order,
+                &mut actions,
+            );
+            ui.add_space(space::L);
+            ring_ui(ui, settings, view, room_names, &mut actions);
+            ui.add_space(space::L);
+            publish_ui(ui, settings, &mut actions);
+            ui.add_space(space::L);
+            ui.label(RichText::new("Desktop").strong());
+            let mut on = autostart;
+            if ui
+                .checkbox(&mut on, "Start Vestibule in the background when I log in")
+                .changed()
+            {
+                actions.push(SettingsAction::SetAutostart(on));
+            }
+            ui.horizontal(|ui| {
+                let label = ui.label("Web client for “Open in Element Call”");
+                let edit = egui::TextEdit::singleline(&mut settings.window.web_client_url)
+                    .desired_width(320.0);
+                if ui.add(edit).labelled_by(label.id).lost_focus() {
+                    actions.push(SettingsAction::Changed);
+                }
+            });
+            ui.label(weak(ui, "{room_id} is replaced by the room's id."));
+            ui.add_space(space::L);
+            ui.label(RichText::new("Account").strong());
+            if ui.button("Sign out").clicked() {
+                actions.push(SettingsAction::SignOut);
+            }
+        });
+    actions
+}
+
+fn foci_ui(
+    ui: &mut Ui,
+    settings: &mut Settings,
+    view: &mut SettingsView,
+    discovered: &BTreeSet<String>,
+    discovered_order: &[String],
+    actions: &mut Vec<SettingsAction>,
+) {
+    ui.label(RichText::new("SFU foci").strong());
+    ui.label(weak(
+        ui,
+        "Calls you start use the first focus that works; calls you join use the call's own.",
+    ));
+    let list = focus_list(&settings.calls.foci, discovered_order);
+    if list.is_empty() {
+        ui.label("No focus yet: your homeserver advertises none. Add one by URL below.");
+    }
+    let last = list.len().saturating_sub(1);
+    for (i, url) in list.iter().enumerate() {
+        ui.horizontal(|ui| {
+            ui.label(format!("{}. {url}", i + 1));
+            if discovered.contains(url) {
+                ui.label(weak(ui, "from your homeserver"));
+            }
+            if icon_button(ui, "⬆", &format!("Move {url} up"), i > 0).clicked() {
+                move_focus(&mut settings.calls.foci, discovered_order, i, i - 1);
+                actions.push(SettingsAction::Changed);
+            }
+            if icon_button(ui, "⬇", &format!("Move {url} down"), i < last).clicked() {
+                move_focus(&mut settings.calls.foci, discovered_order, i, i + 1);
+                actions.push(SettingsAction::Changed);
+            }
+            let own = settings.calls.foci.contains(url);
+            if own && icon_button(ui, "✖", &format!("Remove {url}"), true).clicked() {
+                settings.calls.foci.retain(|u| u != url);
+                actions.push(SettingsAction::Changed);
+            }
+            if icon_button(ui, "Check", &format!("Check {url}"), true).clicked() {
+                view.checks.insert(url.clone(), None);
+                actions.push(SettingsAction::CheckFocus(url.clone()));
+            }
+            match view.checks.get(url) {
+                Some(None) => {
+                    ui.spinner();
+                }
+                Some(Some((ok, sentence))) => {
+                    let colour = if *ok {
+                        LIVE
+                    } else {
+                        ui.visuals().error_fg_color
+                    };
+                    ui.label(RichText::new(sentence).color(colour));
+                }
+                None => {}
+            }
+        });
+    }
+    ui.horizontal(|ui| {
+        let label = ui.label("Add a focus");
+        let edit = egui::TextEdit::singleline(&mut view.new_focus)
+            .hint_text("https://livekit-jwt.example.org")
+            .desired_width(280.0);
+        let response = ui.add(edit).labelled_by(label.id);
+        let entered = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        let parsed = parse_focus_url(&view.new_focus);
+        if (ui
+            .add_enabled(parsed.is_some(), egui::Button::new("Add"))
+            .clicked()
+            || entered)
+            && let Some(url) = parsed
+        {
+            if !settings.calls.foci.contains(&url) {
+                settings.calls.foci.push(url);
+                actions.push(SettingsAction::Changed);
+            }
+            view.new_focus.clear();
+        }
+    });
+    if !view.new_focus.trim().is_empty() && parse_focus_url(&view.new_focus).is_none() {
+        ui.label(weak(ui, "A focus URL starts with https://."));
+    }
+}
+
+fn ring_ui(
+    ui: &mut Ui,
+    settings: &mut Settings,
+    view: &mut SettingsView,
+    room_names: &HashMap<String, String>,
+    actions: &mut Vec<SettingsAction>,
+) {
+    ui.label(RichText::new("Ringing").strong());
+    let ring = &mut settings.ring;
+    ui.horizontal(|ui| {
+        let mut builtin = ring.ringtone.is_none();
+        if ui
+            .radio_value(&mut builtin, true, "Built-in ringtone")
+            .clicked()
+            && ring.ringtone.is_some()
+        {
+            ring.ringtone = None;
+            actions.push(SettingsAction::Changed);
+        }
+        let label = ui.label("or a sound file");
+        let edit = egui::TextEdit::singleline(&mut view.ringtone)
+            .hint_text("/path/to/tone.ogg")
+            .desired_width(240.0);
+        ui.add(edit).labelled_by(label.id);
+        let path = view.ringtone.trim();
+        if ui
+            .add_enabled(!path.is_empty(), egui::Button::new("Use file"))
+            .clicked()
+        {
+            ring.ringtone = Some(PathBuf::from(path));
+            actions.push(SettingsAction::Changed);
+        }
+    });
+    if let Some(path) = &ring.ringtone {
+        ui.label(weak(ui, format!("Ringing with {}", path.display())));
+    }
+    ui.horizontal(|ui| {
+        let slider = egui::Slider::new(&mut ring.volume, 0.0..=1.0)
+            .show_value(false)
+            .text("Volume");
+        if ui.add(slider).drag_stopped() {
+            actions.push(SettingsAction::Changed);
+        }
+        if ui.button("Test").on_hover_text("Ring for 3 s").clicked() {
+            // Apply an unsaved volume first, so the test plays what is shown.
+            actions.push(SettingsAction::Changed);
+            actions.push(SettingsAction::TestRing);
+        }
+    });
+    if ui
+        .checkbox(
+            &mut ring.do_not_disturb,
+            "Do not disturb: show calls in the window only",
+        )
+        .changed()
+    {
+        actions.push(SettingsAction::Changed);
+    }
+    if !ring.muted_rooms.is_empty() {
+        ui.label("Muted rooms:");
+        let mut unmute = None;
+        for room in &ring.muted_rooms {
+            let name = room_names.get(room).map_or(room.as_str(), String::as_str);
+            ui.horizontal(|ui| {
+                ui.label(name);
+                if icon_button(ui, "Unmute", &format!("Unmute {name}"), true).clicked() {
+                    unmute = Some(room.clone());
+                }
+            });
+        }
+        if let Some(room) = unmute {
+            ring.muted_rooms.retain(|r| *r != room);
+            actions.push(SettingsAction::Changed);
+        }
+    }
+}
+
+fn publish_ui(ui: &mut Ui, settings: &mut Settings, actions: &mut Vec<SettingsAction>) {
+    ui.label(RichText::new("What joining publishes").strong());
+    let forms = [
+        (
+            PublishForm::Session,
+            "Element Call's membership (org.matrix.msc3401.call.member)",
+        ),
+        (PublishForm::RtcMember, "MSC4196 membership (m.rtc.member)"),
+    ];
+    for (form, label) in forms {
+        let mut on = settings.calls.publish_forms.contains(&form);
+        if ui.checkbox(&mut on, label).changed() {
+            if on {
+                settings.calls.publish_forms.push(form);
+                settings.calls.publish_forms.sort();
+            } else {
+                settings.calls.publish_forms.retain(|f| *f != form);
+            }
+            actions.push(SettingsAction::Changed);
+        }
+    }
+    if settings.calls.publish_forms.is_empty() {
+        ui.label(weak(ui, "With no form, nobody sees you join."));
+    }
+    if ui
+        .checkbox(
+            &mut settings.calls.publish_rtc_notify,
+            "Also send m.rtc.notify when ringing",
+        )
+        .changed()
+    {
+        actions.push(SettingsAction::Changed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    #[test]
+    fn moving_a_discovered_focus_pins_the_order() {
+        let mut user = s(&["https://a"]);
+        let found = s(&["https://a", "https://b", "https://c"]);
+        assert_eq!(
+            focus_list(&user, &found),
+            s(&["https://a", "https://b", "https://c"])
+        );
+        move_focus(&mut user, &found, 2, 1);
+        assert_eq!(user, s(&["https://a", "https://c", "https://b"]));
+        move_focus(&mut user, &found, 0, 5);
+        assert_eq!(user, s(&["https://a", "https://c", "https://b"]));
+    }
+
+    #[test]
+    fn focus_urls_must_be_http() {
+        assert_eq!(
+            parse_focus_url(" https://sfu.example.org/ "),
+            Some("https://sfu.example.org".into())
+        );
+        assert_eq!(parse_focus_url("sfu.example.org"), None);
+        assert_eq!(parse_focus_url("https://"), None);
+        assert_eq!(parse_focus_url("https://a b"), None);
+    }
+}

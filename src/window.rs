@@ -1,0 +1,166 @@
+//! Starting the window: one instance per profile, the worker with the desktop ringer, the
+//! tray icon, and eframe.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+use crate::app::{Backend, VestibuleApp};
+use crate::config::{APP_ID, ProfilePaths, Settings};
+use crate::matrix::{self, Command, Update, WorkerConfig};
+use crate::ring::{DesktopRinger, Ringer};
+use crate::secrets::SecretStoreKind;
+use crate::shell::{self, Autostart, Claim, Signals};
+
+/// The worker currently running for the window.
+type Current = Arc<Mutex<Option<(UnboundedSender<Command>, tokio::task::JoinHandle<()>)>>>;
+
+/// Starts real workers for the window.
+pub struct WorkerBackend {
+    runtime: tokio::runtime::Handle,
+    paths: ProfilePaths,
+    ringer: Arc<dyn Ringer>,
+    desktop: Option<Arc<DesktopRinger>>,
+    secret_store: SecretStoreKind,
+    signals: Arc<Signals>,
+    current: Current,
+}
+
+impl WorkerBackend {
+    /// Workers for `paths` on `runtime`, ringing with `ringer` (connected to each worker when
+    /// it is `desktop`), waking the window through `signals`.
+    pub fn new(
+        runtime: tokio::runtime::Handle,
+        paths: ProfilePaths,
+        ringer: Arc<dyn Ringer>,
+        desktop: Option<Arc<DesktopRinger>>,
+        secret_store: SecretStoreKind,
+        signals: Arc<Signals>,
+    ) -> Self {
+        Self {
+            runtime,
+            paths,
+            ringer,
+            desktop,
+            secret_store,
+            signals,
+            current: Arc::default(),
+        }
+    }
+
+    /// The running worker, to stop it when the window is gone.
+    fn current(&self) -> Current {
+        self.current.clone()
+    }
+}
+
+impl Backend for WorkerBackend {
+    fn start(&mut self) -> (UnboundedSender<Command>, UnboundedReceiver<Update>) {
+        let _entered = self.runtime.enter();
+        let (settings, warning) = Settings::load(&self.paths.config_file);
+        if let Some(warning) = warning {
+            self.signals.warn(warning);
+        }
+        let config = WorkerConfig::new(
+            self.paths.clone(),
+            settings,
+            self.ringer.clone(),
+            self.secret_store,
+        );
+        let signals = self.signals.clone();
+        let handle = matrix::spawn(config, Arc::new(move || signals.wake()));
+        if let Some(desktop) = &self.desktop {
+            desktop.connect(handle.commands.clone());
+        }
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some((handle.commands.clone(), handle.task));
+        }
+        (handle.commands, handle.updates)
+    }
+}
+
+/// The window icon.
+fn window_icon() -> Option<egui::IconData> {
+    const PNG: &[u8] =
+        include_bytes!("../packaging/icons/hicolor/256x256/apps/im.vestibule.Vestibule.png");
+    eframe::icon_data::from_png_bytes(PNG).ok()
+}
+
+/// Opens the window for `profile` (hidden when `background`), or brings the running one
+/// forward. `Err` is the sentence to print.
+pub fn run(profile: &str, background: bool) -> Result<(), String> {
+    let paths = ProfilePaths::resolve(profile).map_err(|e| e.to_string())?;
+    paths.create_data_dir().map_err(|e| e.to_string())?;
+    let signals = Signals::new();
+    let _instance = match shell::claim_instance(&paths.data_dir, signals.clone())? {
+        Claim::First(listener) => listener,
+        Claim::AlreadyRunning => {
+            println!("Vestibule is already running; its window was brought forward.");
+            return Ok(());
+        }
+    };
+    let secret_store = SecretStoreKind::from_env().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("Could not start: {e}."))?;
+    let _entered = runtime.enter();
+    let (settings, _) = Settings::load(&paths.config_file);
+    let warn_signals = signals.clone();
+    let desktop = Arc::new(DesktopRinger::new(
+        settings.ring.ringtone.as_deref(),
+        settings.ring.volume,
+        Arc::new(move |sentence| warn_signals.warn(sentence)),
+    ));
+    let _tray = runtime.block_on(shell::spawn_tray(signals.clone()));
+    let backend = WorkerBackend::new(
+        runtime.handle().clone(),
+        paths.clone(),
+        desktop.clone(),
+        Some(desktop),
+        secret_store,
+        signals.clone(),
+    );
+    let current = backend.current();
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("Vestibule")
+        .with_app_id(APP_ID)
+        .with_inner_size([1000.0, 680.0])
+        .with_min_inner_size([560.0, 400.0])
+        .with_visible(!background);
+    if let Some(icon) = window_icon() {
+        viewport = viewport.with_icon(icon);
+    }
+    let options = eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    };
+    let autostart = Autostart::for_user(profile);
+    let config_file = paths.config_file.clone();
+    let result = eframe::run_native(
+        APP_ID,
+        options,
+        Box::new(move |cc| {
+            Ok(Box::new(VestibuleApp::new(
+                &cc.egui_ctx,
+                Box::new(backend),
+                settings,
+                config_file,
+                autostart,
+                signals,
+            )))
+        }),
+    );
+    // The window is gone: make sure the worker has left its calls before the process ends.
+    let running = current.lock().ok().and_then(|mut c| c.take());
+    if let Some((commands, task)) = running
+        && !task.is_finished()
+    {
+        let _ = commands.send(Command::Quit);
+        let _ = runtime.block_on(tokio::time::timeout(Duration::from_secs(10), task));
+    }
+    result
+        .map_err(|e| format!("The window could not be opened ({e}). Is a desktop session running?"))
+}

@@ -1,0 +1,7 @@
+//! The window, driven through AccessKit labels with egui_kittest (no GPU): the views and the
+//! app's state machine over a scripted worker, and one run against the real worker and a real
+//! homeserver.
+
+mod window {
+    pub mod scripted;
+}

@@ -1,0 +1,483 @@
+//! The window over a scripted worker: the test plays the worker, sending updates and reading
+//! the commands the window sends.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use vestibule::app::{Backend, VestibuleApp};
+use vestibule::config::Settings;
+use vestibule::matrix::{
+    Command, Connection, FocusInfo, FocusSource, OwnCallState, RingAlert, RoomLobby, Update,
+};
+use vestibule::rtc::membership::WireForm;
+use vestibule::rtc::ring::{IncomingCall, NotifyKind, StopReason};
+use vestibule::rtc::{Call, CallIntent, CallKey, Focus, Participant};
+use vestibule::shell::Signals;
+
+/// The test's fixed "now".
+const NOW: u64 = 1_800_000_000_000;
+
+/// The worker's ends as the test holds them.
+struct Worker {
+    commands: UnboundedReceiver<Command>,
+    updates: UnboundedSender<Update>,
+}
+
+#[derive(Clone, Default)]
+struct Scripted(Rc<RefCell<Vec<Worker>>>);
+
+impl Backend for Scripted {
+    fn start(&mut self) -> (UnboundedSender<Command>, UnboundedReceiver<Update>) {
+        let (cmd_tx, cmd_rx) = unbounded_channel();
+        let (upd_tx, upd_rx) = unbounded_channel();
+        self.0.borrow_mut().push(Worker {
+            commands: cmd_rx,
+            updates: upd_tx,
+        });
+        (cmd_tx, upd_rx)
+    }
+}
+
+struct Window {
+    harness: Harness<'static, VestibuleApp>,
+    workers: Scripted,
+    config_file: PathBuf,
+}
+
+impl Window {
+    fn open(name: &str) -> Self {
+        Self::open_with(name, Settings::default())
+    }
+
+    fn open_with(name: &str, settings: Settings) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("vestibule-window-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config_file = dir.join("config.toml");
+        settings.save(&config_file).unwrap();
+        let workers = Scripted::default();
+        let backend = workers.clone();
+        let file = config_file.clone();
+        let harness = Harness::builder()
+            .with_size([1100.0, 760.0])
+            .build_eframe(move |cc| {
+                VestibuleApp::new(
+                    &cc.egui_ctx,
+                    Box::new(backend),
+                    settings,
+                    file,
+                    None,
+                    Signals::new(),
+                )
+                .with_clock(|| NOW)
+            });
+        Self {
+            harness,
+            workers,
+            config_file,
+        }
+    }
+
+    /// Plays the worker: sends an update and lets the window settle.
+    fn update(&mut self, update: Update) {
+        let workers = self.workers.0.borrow();
+        workers.last().unwrap().updates.send(update).unwrap();
+        drop(workers);
+        self.harness.run();
+    }
+
+    /// The commands sent since the last call, without the profile look-ups the views make on
+    /// their own.
+    fn commands(&mut self) -> Vec<Command> {
+        let mut workers = self.workers.0.borrow_mut();
+        let worker = workers.last_mut().unwrap();
+        std::iter::from_fn(|| worker.commands.try_recv().ok())
+            .filter(|c| !matches!(c, Command::Profiles { .. }))
+            .collect()
+    }
+
+    fn signed_in(&mut self, rooms: Vec<RoomLobby>) {
+        self.update(Update::SignedIn {
+            user_id: "@me:example.org".into(),
+            device_id: "VESTIBULE".into(),
+        });
+        self.update(Update::Connection {
+            connection: Connection::Online,
+        });
+        self.update(Update::Rooms { rooms });
+    }
+
+    fn click(&mut self, label: &str) {
+        self.harness.get_by_label(label).click();
+        self.harness.run();
+    }
+
+    fn has(&self, label: &str) -> bool {
+        self.harness
+            .query_all_by_label_contains(label)
+            .next()
+            .is_some()
+    }
+
+    /// The top of a room's row in the list (its label is the name, a line break, the summary).
+    fn top(&self, room_name: &str) -> f32 {
+        self.harness
+            .get_by_label_contains(&format!("{room_name}\n"))
+            .rect()
+            .top()
+    }
+}
+
+fn participant(user: &str, joined_ago_ms: u64) -> Participant {
+    Participant {
+        user_id: user.into(),
+        device_id: "DEVICE".into(),
+        member_id: format!("{user}:DEVICE"),
+        joined_ts: NOW - joined_ago_ms,
+        expires_at_ms: NOW + 3_600_000,
+        active_focus: Some(Focus::livekit("https://sfu.example.org/livekit/jwt")),
+        foci_preferred: vec![Focus::livekit("https://sfu.example.org/livekit/jwt")],
+        intent: Some(CallIntent::Video),
+        forms: vec![WireForm::Session],
+    }
+}
+
+fn room(id: &str, name: &str, direct: bool, people: &[&str]) -> RoomLobby {
+    let calls = if people.is_empty() {
+        Vec::new()
+    } else {
+        vec![Call {
+            key: CallKey::room_call(),
+            participants: people
+                .iter()
+                .enumerate()
+                .map(|(i, u)| participant(u, 300_000 - i as u64 * 1000))
+                .collect(),
+        }]
+    };
+    RoomLobby {
+        room_id: id.into(),
+        name: name.into(),
+        is_direct: direct,
+        calls,
+        own: OwnCallState::NotJoined,
+    }
+}
+
+fn alert(room_id: &str, event: &str) -> RingAlert {
+    RingAlert {
+        call: IncomingCall {
+            room_id: room_id.into(),
+            notification_event_id: event.into(),
+            caller: "@carol:example.org".into(),
+            kind: NotifyKind::Ring,
+            intent: Some(CallIntent::Video),
+            call: CallKey::room_call(),
+            expires_at_ms: NOW + 30_000,
+        },
+        caller_name: "Carol".into(),
+        room_name: "Carol (DM)".into(),
+        muted: false,
+    }
+}
+
+#[test]
+fn restoring_shows_progress_not_the_form() {
+    let mut w = Window::open("restoring");
+    // The spinner keeps repainting: step instead of settling.
+    w.harness.run_steps(3);
+    assert!(w.has("Restoring your session"));
+    assert!(!w.has("Sign in"));
+}
+
+#[test]
+fn signing_in_sends_login_and_shows_the_failure() {
+    let mut w = Window::open("login");
+    w.update(Update::NeedsLogin);
+    assert!(w.has("Sign in"));
+    let homeserver = w.harness.get_by_label("Homeserver").value();
+    assert_eq!(homeserver.as_deref(), Some("matrix.org"));
+    w.harness.get_by_label("User").focus();
+    w.harness.get_by_label("User").type_text("alice");
+    w.harness.run();
+    w.harness.get_by_label("Password").focus();
+    w.harness.get_by_label("Password").type_text("wrong horse");
+    w.harness.run();
+    // Enter in the password field signs in.
+    w.harness.key_press(egui::Key::Enter);
+    w.harness.run_steps(3);
+    let sent = w.commands();
+    assert!(
+        matches!(
+            sent.as_slice(),
+            [Command::Login { homeserver, user, password }]
+                if homeserver == "matrix.org" && user == "alice" && password == "wrong horse"
+        ),
+        "{sent:?}"
+    );
+    assert!(w.has("Signing in"));
+    w.update(Update::LoginFailed {
+        reason: "The user name or password is wrong.".into(),
+    });
+    assert!(w.has("The user name or password is wrong."));
+    // The form is usable again, and the password was not kept.
+    assert_eq!(
+        w.harness.get_by_label("Password").value().as_deref(),
+        Some("")
+    );
+}
+
+#[test]
+fn rooms_with_calls_come_first_and_the_search_filters() {
+    let mut w = Window::open("rooms");
+    w.signed_in(vec![
+        room("!a:example.org", "Alpha", false, &[]),
+        room("!b:example.org", "Beta", false, &["@x:example.org"]),
+        room(
+            "!c:example.org",
+            "Gamma",
+            false,
+            &["@x:example.org", "@y:example.org", "@z:example.org"],
+        ),
+        room("!d:example.org", "Delta", true, &[]),
+    ]);
+    let (gamma, beta, alpha, delta) = (
+        w.top("Gamma"),
+        w.top("Beta"),
+        w.top("Alpha"),
+        w.top("Delta"),
+    );
+    assert!(
+        gamma < beta && beta < alpha && alpha < delta,
+        "{gamma} {beta} {alpha} {delta}"
+    );
+    assert!(w.has("3 people · video · 5 min"));
+    assert!(w.has("No call"));
+    w.harness.get_by_label("Search rooms").focus();
+    w.harness.get_by_label("Search rooms").type_text("ALP");
+    w.harness.run();
+    assert!(w.has("Alpha"));
+    assert!(!w.has("Beta\n") && !w.has("Gamma\n") && !w.has("Delta\n"));
+    w.harness.get_by_label("Search rooms").type_text("zzz");
+    w.harness.run();
+    assert!(w.has("No room matches the search."));
+}
+
+#[test]
+fn join_leave_ring_and_notify_send_their_commands() {
+    let mut w = Window::open("join");
+    let dm = room("!dm:example.org", "Carol", true, &["@carol:example.org"]);
+    w.signed_in(vec![
+        dm.clone(),
+        room("!g:example.org", "Group", false, &[]),
+    ]);
+    // The busiest room is selected first: its lobby shows the participant.
+    assert!(w.has("@carol:example.org"));
+    assert!(w.has("DEVICE · in call 5 min · sfu.example.org"));
+    w.click("Join");
+    assert!(matches!(
+        w.commands().as_slice(),
+        [Command::Join { room, intent: CallIntent::Video, notify: None, .. }] if room == "!dm:example.org"
+    ));
+    w.update(Update::Lobby {
+        lobby: RoomLobby {
+            own: OwnCallState::Joined,
+            ..dm.clone()
+        },
+    });
+    assert!(w.has("You are in this call."));
+    w.click("Leave");
+    assert!(matches!(
+        w.commands().as_slice(),
+        [Command::Leave { room }] if room == "!dm:example.org"
+    ));
+    w.update(Update::Lobby { lobby: dm });
+    // Audio only, then ring.
+    w.click("Video");
+    w.click("Ring");
+    assert!(matches!(
+        w.commands().as_slice(),
+        [Command::Ring { room, intent: CallIntent::Audio }] if room == "!dm:example.org"
+    ));
+    // A group room notifies instead, and says what to do when nobody is in the call.
+    w.click("Group\nNo call");
+    assert!(w.has("No call in this room right now"));
+    assert!(!w.has("Ring"));
+    w.click("Notify room");
+    assert!(matches!(
+        w.commands().as_slice(),
+        [Command::Ring { room, .. }] if room == "!g:example.org"
+    ));
+    // A failure reads as a sentence in the lobby.
+    w.update(Update::Lobby {
+        lobby: RoomLobby {
+            own: OwnCallState::Failed {
+                reason: "You need power level 50 to join calls here; you have 0.".into(),
+            },
+            ..room("!g:example.org", "Group", false, &[])
+        },
+    });
+    assert!(w.has("Joining failed: You need power level 50"));
+}
+
+#[test]
+fn an_incoming_call_shows_and_answer_and_decline_send_their_commands() {
+    let mut w = Window::open("incoming");
+    w.signed_in(vec![
+        room(
+            "!dm:example.org",
+            "Carol (DM)",
+            true,
+            &["@carol:example.org"],
+        ),
+        room("!other:example.org", "Other", false, &[]),
+    ]);
+    w.click("Other\nNo call");
+    w.update(Update::Ringing {
+        alert: alert("!dm:example.org", "$ring1"),
+    });
+    assert!(w.has("Incoming video call"));
+    assert!(w.has("in Carol (DM)"));
+    assert!(w.has("Rings for 30 s more"));
+    // The room list marks the ringing room.
+    assert!(w.has("🔔 Carol (DM)"));
+    w.click("Answer");
+    assert!(matches!(
+        w.commands().as_slice(),
+        [Command::Answer { room }] if room == "!dm:example.org"
+    ));
+    // Answering selects the room.
+    assert!(w.has("@carol:example.org"));
+    w.update(Update::RingStopped {
+        call: alert("!dm:example.org", "$ring1").call,
+        reason: StopReason::Answered,
+    });
+    assert!(!w.has("Incoming video call"));
+    assert!(w.has("The call from Carol in Carol (DM) stopped ringing: answered."));
+
+    w.update(Update::Ringing {
+        alert: alert("!dm:example.org", "$ring2"),
+    });
+    w.click("Decline");
+    assert!(matches!(
+        w.commands().as_slice(),
+        [Command::Decline { room: Some(room) }] if room == "!dm:example.org"
+    ));
+    w.update(Update::RingStopped {
+        call: alert("!dm:example.org", "$ring2").call,
+        reason: StopReason::CallerLeft,
+    });
+    assert!(!w.has("Incoming video call"));
+    assert!(w.has("stopped ringing: the caller left."));
+}
+
+#[test]
+fn settings_reorder_foci_and_persist_them() {
+    let mut settings = Settings::default();
+    settings.calls.foci = vec!["https://mine.example.org".into()];
+    let mut w = Window::open_with("settings", settings);
+    w.signed_in(vec![room("!a:example.org", "Alpha", false, &[])]);
+    let focus = |url: &str, source| FocusInfo {
+        focus: Focus::livekit(url),
+        source,
+    };
+    w.update(Update::Foci {
+        foci: vec![
+            focus("https://mine.example.org", FocusSource::User),
+            focus("https://hs.example.org", FocusSource::Transports),
+        ],
+    });
+    w.click("Settings");
+    assert!(w.has("from your homeserver"));
+    w.click("Move https://hs.example.org up");
+    let file = w.config_file.clone();
+    let saved = || Settings::load(&file).0.calls.foci;
+    assert_eq!(
+        saved(),
+        ["https://hs.example.org", "https://mine.example.org"]
+    );
+    let sent = w.commands();
+    assert!(
+        matches!(sent.as_slice(), [Command::ApplySettings(s)] if s.calls.foci == saved()),
+        "{sent:?}"
+    );
+    // Add one by URL, then remove the first.
+    w.harness.get_by_label("Add a focus").focus();
+    w.harness
+        .get_by_label("Add a focus")
+        .type_text("https://new.example.org/");
+    w.harness.run();
+    w.click("Add");
+    assert_eq!(
+        saved(),
+        [
+            "https://hs.example.org",
+            "https://mine.example.org",
+            "https://new.example.org"
+        ]
+    );
+    w.click("Remove https://hs.example.org");
+    assert_eq!(
+        saved(),
+        ["https://mine.example.org", "https://new.example.org"]
+    );
+    // Check asks the worker and shows its answer.
+    w.commands();
+    w.harness
+        .get_by_label("Check https://new.example.org")
+        .click();
+    // A spinner shows while checking.
+    w.harness.run_steps(3);
+    assert!(matches!(
+        w.commands().as_slice(),
+        [Command::CheckFocus { url }] if url == "https://new.example.org"
+    ));
+    w.update(Update::FocusChecked {
+        url: "https://new.example.org".into(),
+        ok: false,
+        message: "The focus could not be reached.".into(),
+    });
+    assert!(w.has("The focus could not be reached."));
+    // Do-not-disturb persists too.
+    w.click("Do not disturb: show calls in the window only");
+    assert!(Settings::load(&w.config_file).0.ring.do_not_disturb);
+}
+
+#[test]
+fn an_idle_window_does_not_repaint() {
+    let mut w = Window::open("idle");
+    w.signed_in(vec![room("!a:example.org", "Alpha", false, &[])]);
+    let delay =
+        |w: &Window| w.harness.output().viewport_output[&egui::ViewportId::ROOT].repaint_delay;
+    assert_eq!(delay(&w), Duration::MAX);
+    // A live call's duration is due to change: the window wakes for it, not before.
+    w.update(Update::Lobby {
+        lobby: room("!a:example.org", "Alpha", false, &["@x:example.org"]),
+    });
+    let due = delay(&w);
+    assert!(
+        due > Duration::ZERO && due <= Duration::from_secs(60),
+        "{due:?}"
+    );
+}
+
+#[test]
+fn signing_out_starts_a_fresh_worker_and_shows_the_form() {
+    let mut w = Window::open("signout");
+    w.signed_in(vec![room("!a:example.org", "Alpha", false, &[])]);
+    w.click("Settings");
+    w.click("Sign out");
+    assert!(matches!(w.commands().as_slice(), [Command::Logout]));
+    w.update(Update::SignedOut);
+    w.update(Update::Stopped);
+    assert_eq!(w.workers.0.borrow().len(), 2);
+    w.update(Update::NeedsLogin);
+    assert!(w.has("Sign in"));
+    assert!(!w.has("Alpha"));
+}
