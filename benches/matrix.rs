@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use matrix_sdk::config::SyncSettings;
-use matrix_sdk::ruma::OwnedRoomId;
 use serde_json::json;
-use support::{RoomOpts, TestUser, homeserver};
+use support::calls::{dm_rooms, large_account};
+use support::homeserver;
 use vestibule::config::{ProfilePaths, Settings};
 use vestibule::matrix::{self, Command as WorkerCommand, Update, WorkerConfig};
 use vestibule::ring::SilentRinger;
@@ -38,32 +38,10 @@ fn summary(name: &str, mut ms: Vec<f64>) -> f64 {
     median
 }
 
-async fn rooms_with_calls(alice: &TestUser, bob: &TestUser, n: usize) -> Vec<OwnedRoomId> {
-    let mut rooms = Vec::new();
-    for _ in 0..n {
-        let room = alice
-            .create_call_room(
-                &[&bob.user_id],
-                RoomOpts {
-                    is_direct: true,
-                    ..RoomOpts::default()
-                },
-            )
-            .await;
-        rooms.push(room);
-    }
-    bob.sync_once().await;
-    for room in &rooms {
-        bob.join(room).await;
-    }
-    alice.sync_once().await;
-    rooms
-}
-
 async fn ring_latency() {
     let hs = homeserver();
     let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
-    let rooms = rooms_with_calls(&alice, &bob, RINGS).await;
+    let rooms = dm_rooms(&alice, &bob, RINGS).await;
     let mut members = Vec::new();
     for room in &rooms {
         let key = format!("_{}_ALICEDEV_m.call", alice.user_id);
@@ -212,21 +190,11 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn large_account() {
+async fn large_account_figures() {
     let hs = homeserver();
     let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
     let started = Instant::now();
-    let rooms = rooms_with_calls(&alice, &bob, ROOMS).await;
-    // A call in every fourth room.
-    for room in rooms.iter().step_by(4) {
-        let key = format!("_{}_ALICEDEV_m.call", alice.user_id);
-        let content = json!({"application":"m.call","call_id":"","scope":"m.room","device_id":"ALICEDEV","expires":14400000});
-        alice
-            .room(room)
-            .send_state_event_raw("org.matrix.msc3401.call.member", &key, content)
-            .await
-            .unwrap();
-    }
+    large_account(&alice, &bob, ROOMS).await;
     eprintln!(
         "(set up {ROOMS} rooms in {:.1} s)",
         started.elapsed().as_secs_f64()
@@ -316,5 +284,5 @@ async fn large_account() {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     ring_latency().await;
-    large_account().await;
+    large_account_figures().await;
 }

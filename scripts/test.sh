@@ -19,3 +19,6 @@ echo "== tests" >&2
 # Every test, and the criterion benches once each as a smoke test; `benches/matrix.rs` (minutes
 # against a homeserver) only runs under `cargo bench`.
 cargo test --locked --lib --bins --tests --bench rtc
+echo "== package" >&2
+# The .deb of the binary just built: installed, run from PATH, removed.
+scripts/deb-test.sh

@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use egui::{Id, Ui, ViewportCommand};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
@@ -22,7 +22,7 @@ use crate::ui::login::{LoginForm, login_ui, restoring_ui};
 use crate::ui::rooms::{ordered_rooms, room_list_ui};
 use crate::ui::settings::{SettingsAction, SettingsView, settings_ui};
 use crate::ui::status::{Banner, StatusAction, banners_ui, status_ui};
-use crate::ui::{duration_changes_in_ms, space};
+use crate::ui::{elapsed_changes_in_ms, space};
 
 /// Which screen the window shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,8 +78,12 @@ pub struct Model {
     pub video: bool,
     /// The worker finished.
     pub worker_stopped: bool,
+    /// Counts changes of the rooms and rings, so views can keep what they derive from them.
+    pub version: u64,
 }
 
+/// How long Quit waits for the worker to leave its calls before the window closes anyway.
+const QUIT_WAIT: Duration = Duration::from_secs(10);
 /// How long a stopped ring's reason stays on screen.
 const RING_STOPPED_SHOWN_MS: u64 = 6000;
 /// At most this many banners; older ones go.
@@ -116,6 +120,7 @@ impl Model {
             settings_open: false,
             video: true,
             worker_stopped: false,
+            version: 0,
         }
     }
 
@@ -137,8 +142,16 @@ impl Model {
 
     /// Takes in one update from the worker.
     pub fn apply(&mut self, update: Update, now_ms: u64) {
+        self.version += 1;
         match update {
             Update::NeedsLogin => {
+                if self.account.is_some() {
+                    // Signed out elsewhere: nothing of the old session stays on screen.
+                    let settings = std::mem::take(&mut self.settings);
+                    let version = self.version;
+                    *self = Self::new(settings);
+                    self.version = version;
+                }
                 self.screen = Screen::Login;
                 self.login.busy = false;
             }
@@ -154,7 +167,9 @@ impl Model {
             }
             Update::SignedOut => {
                 let settings = std::mem::take(&mut self.settings);
+                let version = self.version;
                 *self = Self::new(settings);
+                self.version = version;
                 self.screen = Screen::Login;
             }
             Update::Connection { connection } => self.connection = Some(connection),
@@ -256,6 +271,12 @@ impl Model {
     }
 }
 
+/// Hides the window. X11 hides it; Wayland cannot hide a window, so it is also minimised there.
+fn hide(ctx: &egui::Context) {
+    ctx.send_viewport_cmd(ViewportCommand::Visible(false));
+    ctx.send_viewport_cmd(ViewportCommand::Minimized(true));
+}
+
 /// Starts a worker and hands back its channels; called again after signing out.
 pub trait Backend {
     /// A fresh worker's command sender and update receiver.
@@ -272,7 +293,15 @@ pub struct VestibuleApp {
     autostart: Option<Autostart>,
     signals: Arc<Signals>,
     quitting: bool,
+    start_hidden: bool,
+    order_cache: Option<((u64, String), Vec<usize>)>,
+    profiles_checked: Option<(u64, String)>,
+    quit_deadline: Option<Instant>,
     clock: Box<dyn Fn() -> u64>,
+    /// When the process started, for the start-up timings in the log.
+    started: Instant,
+    first_frame_logged: bool,
+    lobbies_logged: bool,
 }
 
 impl VestibuleApp {
@@ -298,7 +327,43 @@ impl VestibuleApp {
             autostart,
             signals,
             quitting: false,
+            start_hidden: false,
+            order_cache: None,
+            profiles_checked: None,
+            quit_deadline: None,
             clock: Box::new(crate::matrix::now_ms),
+            started: Instant::now(),
+            first_frame_logged: false,
+            lobbies_logged: false,
+        }
+    }
+
+    /// Starts with the window hidden (`--background`): Vestibule rings, the window waits.
+    pub fn hidden(mut self, hidden: bool) -> Self {
+        self.start_hidden = hidden;
+        self
+    }
+
+    /// Counts the start-up timings in the log from `started` (the process's start).
+    pub fn started_at(mut self, started: Instant) -> Self {
+        self.started = started;
+        self
+    }
+
+    fn log_startup(&mut self) {
+        let ms = || self.started.elapsed().as_secs_f64() * 1000.0;
+        if !self.first_frame_logged {
+            self.first_frame_logged = true;
+            tracing::info!("startup: first frame {:.1} ms after start", ms());
+        }
+        if !self.lobbies_logged && self.model.screen == Screen::Main && !self.model.rooms.is_empty()
+        {
+            self.lobbies_logged = true;
+            tracing::info!(
+                "startup: lobbies of {} rooms shown {:.1} ms after start",
+                self.model.rooms.len(),
+                ms()
+            );
         }
     }
 
@@ -328,15 +393,49 @@ impl VestibuleApp {
         self.send(Command::ApplySettings(settings));
     }
 
-    fn begin_quit(&mut self) {
-        if !self.quitting {
-            self.quitting = true;
-            self.send(Command::Quit);
+    fn begin_quit(&mut self, ctx: &egui::Context) {
+        if self.quitting {
+            return;
+        }
+        self.quitting = true;
+        self.quit_deadline = Some(Instant::now() + QUIT_WAIT);
+        // A worker that is gone has no call to leave: close at once.
+        if self.commands.send(Command::Quit).is_err() || self.model.worker_stopped {
+            ctx.send_viewport_cmd(ViewportCommand::Close);
+        }
+    }
+
+    /// The room list's order, computed again only when the rooms or the search changed.
+    fn room_order(&mut self) -> Vec<usize> {
+        let key = (self.model.version, self.model.search.clone());
+        if let Some((cached, order)) = &self.order_cache
+            && *cached == key
+        {
+            return order.clone();
+        }
+        let order = ordered_rooms(&self.model.rooms, &self.model.search);
+        self.order_cache = Some((key, order.clone()));
+        order
+    }
+
+    /// Asks for the profiles of the selected room's people once per change of its lobby.
+    fn fetch_profiles(&mut self, room_id: &str) {
+        let key = (self.model.version, room_id.to_owned());
+        if self.profiles_checked.as_ref() == Some(&key) {
+            return;
+        }
+        self.profiles_checked = Some(key);
+        let users = self.model.profiles_to_fetch(room_id);
+        if !users.is_empty() {
+            self.send(Command::Profiles {
+                room: room_id.to_owned(),
+                users,
+            });
         }
     }
 
     fn main_ui(&mut self, ui: &mut Ui, now_ms: u64) {
-        let order = ordered_rooms(&self.model.rooms, &self.model.search);
+        let order = self.room_order();
         let ringing: HashSet<String> = self
             .model
             .ringing
@@ -371,24 +470,26 @@ impl VestibuleApp {
                 ui.label("Choose a room on the left to see its call.");
                 return;
             };
-            let fetch = self.model.profiles_to_fetch(&room_id);
-            if !fetch.is_empty() {
-                self.send(Command::Profiles {
-                    room: room_id.clone(),
-                    users: fetch,
-                });
-            }
-            let Some(lobby) = self.model.lobby(&room_id).cloned() else {
+            self.fetch_profiles(&room_id);
+            let Model {
+                rooms,
+                profiles,
+                settings,
+                account,
+                video,
+                ..
+            } = &mut self.model;
+            let Some(lobby) = rooms.iter().find(|r| r.room_id == room_id) else {
                 ui.label("This room is gone.");
                 return;
             };
             let cx = LobbyContext {
-                profiles: &self.model.profiles,
+                profiles,
                 now_ms,
-                muted: self.model.settings.ring.muted_rooms.contains(&room_id),
-                me: self.model.account.as_deref(),
+                muted: settings.ring.muted_rooms.contains(&room_id),
+                me: account.as_deref(),
             };
-            let actions = lobby_ui(ui, &lobby, &mut self.model.video, &cx);
+            let actions = lobby_ui(ui, lobby, video, &cx);
             for action in actions {
                 self.lobby_action(&room_id, action, ui.ctx());
             }
@@ -475,12 +576,8 @@ impl VestibuleApp {
             }
             return;
         };
-        let fetch = self.model.profiles_to_fetch(&alert.call.room_id);
-        if !fetch.is_empty() {
-            self.send(Command::Profiles {
-                room: alert.call.room_id.clone(),
-                users: fetch,
-            });
+        if self.model.selected.as_deref() != Some(alert.call.room_id.as_str()) {
+            self.fetch_profiles(&alert.call.room_id);
         }
         let caller = self.model.profiles.get(&alert.call.caller);
         let modal = egui::Modal::new(Id::unique("incoming"))
@@ -512,12 +609,10 @@ impl VestibuleApp {
         if self.model.screen == Screen::Main {
             for lobby in &self.model.rooms {
                 for call in &lobby.calls {
-                    at(duration_changes_in_ms(
-                        now_ms.saturating_sub(call.started_ts()),
-                    ));
+                    at(elapsed_changes_in_ms(call.started_ts(), now_ms));
                     if self.model.selected.as_deref() == Some(lobby.room_id.as_str()) {
                         for p in &call.participants {
-                            at(duration_changes_in_ms(now_ms.saturating_sub(p.joined_ts)));
+                            at(elapsed_changes_in_ms(p.joined_ts, now_ms));
                         }
                     }
                 }
@@ -547,49 +642,71 @@ impl eframe::App for VestibuleApp {
                 self.model.worker_stopped = false;
             }
         }
-        if self.signals.take_quit()
-            || ctx.input(|i| i.modifiers.command && i.key_pressed(egui::Key::Q))
-        {
-            self.begin_quit();
+        if self.signals.take_quit() {
+            self.begin_quit(ctx);
+        }
+        if self.start_hidden {
+            self.start_hidden = false;
+            hide(ctx);
+        }
+        if let Some(deadline) = self.quit_deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!("the worker did not stop within {QUIT_WAIT:?}; closing anyway");
+                ctx.send_viewport_cmd(ViewportCommand::Close);
+            } else {
+                ctx.request_repaint_after(left);
+            }
         }
         if self.signals.take_show() && !self.quitting {
             ctx.send_viewport_cmd(ViewportCommand::Visible(true));
             ctx.send_viewport_cmd(ViewportCommand::Minimized(false));
             ctx.send_viewport_cmd(ViewportCommand::Focus);
         }
-        if ctx.input(|i| i.viewport().close_requested()) && !self.quitting {
+        // With no worker to keep calls ringing (it could not start), closing really closes.
+        let worker_gone = matches!(self.model.screen, Screen::Fatal(_));
+        if ctx.input(|i| i.viewport().close_requested()) && !self.quitting && !worker_gone {
             // Closing hides the window; Vestibule keeps running so calls still ring.
             ctx.send_viewport_cmd(ViewportCommand::CancelClose);
-            ctx.send_viewport_cmd(ViewportCommand::Visible(false));
+            hide(ctx);
         }
-        if ctx.input(|i| i.modifiers.command && i.key_pressed(egui::Key::Comma)) {
-            self.model.settings_open = !self.model.settings_open;
-        }
-        if self.model.settings_open
-            && self.model.ringing.is_empty()
-            && ctx.input(|i| i.key_pressed(egui::Key::Escape))
-        {
-            self.model.settings_open = false;
-        }
-        if let Some(after) = self.next_repaint(now_ms) {
+        let next = self.next_repaint(now_ms);
+        if let Some(after) = next {
             ctx.request_repaint_after(after);
         }
+        tracing::trace!("logic; next repaint due in {next:?}");
     }
 
     fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
         let now_ms = (self.clock)();
+        // Shortcuts are read here, where the input is this frame's.
+        let ctx = ui.ctx().clone();
+        if ctx.input(|i| i.modifiers.command && i.key_pressed(egui::Key::Q)) {
+            self.begin_quit(&ctx);
+        }
+        if self.model.screen == Screen::Main {
+            if ctx.input(|i| i.modifiers.command && i.key_pressed(egui::Key::Comma)) {
+                self.model.settings_open = !self.model.settings_open;
+            }
+            if self.model.settings_open
+                && self.model.ringing.is_empty()
+                && ctx.input(|i| i.key_pressed(egui::Key::Escape))
+            {
+                self.model.settings_open = false;
+            }
+        }
         egui::Panel::bottom("status").show(ui, |ui| {
             let action = status_ui(
                 ui,
                 self.model.connection.as_ref(),
                 self.model.account.as_deref(),
-                self.model.settings_open,
+                (self.model.screen == Screen::Main).then_some(self.model.settings_open),
             );
             match action {
                 Some(StatusAction::ToggleSettings) => {
                     self.model.settings_open = !self.model.settings_open;
                 }
-                Some(StatusAction::Quit) => self.begin_quit(),
+                Some(StatusAction::Quit) => self.begin_quit(ui.ctx()),
                 None => {}
             }
         });
@@ -630,5 +747,6 @@ impl eframe::App for VestibuleApp {
                 self.incoming_overlay(ui, now_ms);
             }
         }
+        self.log_startup();
     }
 }

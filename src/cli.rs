@@ -403,6 +403,10 @@ impl CliSession {
                 () = interrupted() => return Ok(()),
                 update = self.next() => {
                     let update = update?;
+                    // What the store remembers before the first sync is for the window.
+                    if matches!(update, Update::StoredRooms { .. }) {
+                        continue;
+                    }
                     if json {
                         match serde_json::to_string(&update) {
                             Ok(line) => println!("{line}"),

@@ -261,15 +261,23 @@ impl Settings {
                 path.display()
             )
         };
-        let text = toml::to_string_pretty(self).map_err(|e| fail(&e))?;
+        let text = self.to_toml().map_err(|e| fail(&e))?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
         }
         match std::fs::read(path) {
-            Ok(old) if old != text.as_bytes() => {
-                std::fs::write(backup_path(path), old).map_err(|e| fail(&e))?
+            Ok(old) if old == text.as_bytes() => return Ok(()),
+            Ok(old) => {
+                // What Vestibule wrote itself is re-created from the settings; anything else
+                // (comments, a layout of one's own, a broken file) was written by a person.
+                let ours = Self::load(path)
+                    .0
+                    .to_toml()
+                    .is_ok_and(|t| t.as_bytes() == old.as_slice());
+                if !ours {
+                    std::fs::write(backup_path(path), old).map_err(|e| fail(&e))?;
+                }
             }
-            Ok(_) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(fail(&e)),
         }
@@ -277,6 +285,12 @@ impl Settings {
         let temp = path.with_extension("toml.new");
         std::fs::write(&temp, text).map_err(|e| fail(&e))?;
         std::fs::rename(&temp, path).map_err(|e| fail(&e))
+    }
+}
+
+impl Settings {
+    fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(self)
     }
 }
 
@@ -345,6 +359,14 @@ mod tests {
         let (read_back, warning) = Settings::load(&file);
         assert_eq!(warning, None);
         assert_eq!(read_back, settings);
+        // Later saves replace only what Vestibule wrote: the person's file stays backed up.
+        settings.ring.do_not_disturb = true;
+        settings.save(&file).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(backup_path(&file)).unwrap(),
+            written
+        );
+        assert_eq!(Settings::load(&file).0, settings);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -7,6 +7,7 @@ use vestibule::cli::{self, Cli};
 use vestibule::logging;
 
 fn main() -> ExitCode {
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
     // Logs go to stderr and, for the profile's commands, to its log file.
     let log_file = vestibule::config::ProfilePaths::resolve(&cli.profile)
@@ -14,7 +15,7 @@ fn main() -> ExitCode {
         .map(|p| p.log_file());
     logging::init(log_file);
     let result = match cli.command {
-        None => vestibule::window::run(&cli.profile, cli.background),
+        None => vestibule::window::run(&cli.profile, cli.background, started),
         Some(cmd) => cli::run(&cli.profile, cmd),
     };
     match result {

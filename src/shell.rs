@@ -7,6 +7,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use crate::config::APP_ID;
 
@@ -99,42 +100,84 @@ impl Drop for InstanceListener {
     }
 }
 
-/// The socket of a profile's running instance, in its data directory.
+/// The socket of the running instance of the profile whose data lives in `data_dir`: in
+/// `$XDG_RUNTIME_DIR` (short, private, gone at logout), else in the data directory.
 pub fn instance_socket(data_dir: &Path) -> PathBuf {
-    data_dir.join("instance.sock")
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(runtime) => {
+            // FNV-1a of the data directory: one socket per profile, and a short path (a socket
+            // path may not exceed 107 bytes).
+            let hash = data_dir
+                .as_os_str()
+                .as_encoded_bytes()
+                .iter()
+                .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                    (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+                });
+            PathBuf::from(runtime)
+                .join(APP_ID)
+                .join(format!("{hash:016x}.sock"))
+        }
+        None => data_dir.join("instance.sock"),
+    }
+}
+
+/// How long either side waits for the other on the instance socket.
+const INSTANCE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks the instance at `path` to show its window; `true` when it said it did.
+fn ask_to_show(path: &Path) -> bool {
+    let Ok(mut stream) = UnixStream::connect(path) else {
+        return false;
+    };
+    let asked = stream
+        .set_read_timeout(Some(INSTANCE_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(INSTANCE_TIMEOUT)))
+        .and_then(|()| stream.write_all(b"show\n"))
+        .and_then(|()| {
+            let mut reply = String::new();
+            BufReader::new(&stream).read_line(&mut reply).map(|_| reply)
+        });
+    match asked {
+        Ok(reply) => reply.trim() == "ok",
+        Err(e) => {
+            tracing::debug!("the running instance did not answer: {e}");
+            false
+        }
+    }
 }
 
 /// Claims the profile whose data lives in `data_dir`: when another instance answers, asks it
 /// to show its window; otherwise listens for later starts, which raise `signals`' show.
 pub fn claim_instance(data_dir: &Path, signals: Arc<Signals>) -> Result<Claim, String> {
+    crate::config::create_private_dir(data_dir).map_err(|e| e.to_string())?;
+    // Two starts at once (autostart and a click at login) take turns here.
+    let lock = std::fs::File::create(data_dir.join("instance.lock"))
+        .and_then(|file| file.lock().map(|()| file))
+        .map_err(|e| format!("Could not check for a running Vestibule ({e})."))?;
     let path = instance_socket(data_dir);
-    if let Ok(mut stream) = UnixStream::connect(&path) {
-        let asked = stream
-            .write_all(b"show\n")
-            .and_then(|()| stream.flush())
-            .and_then(|()| {
-                let mut reply = String::new();
-                BufReader::new(&stream).read_line(&mut reply).map(|_| reply)
-            });
-        match asked {
-            Ok(reply) if reply.trim() == "ok" => return Ok(Claim::AlreadyRunning),
-            Ok(_) | Err(_) => tracing::debug!("the instance socket answered oddly; taking over"),
-        }
+    if ask_to_show(&path) {
+        return Ok(Claim::AlreadyRunning);
     }
     // Nobody answers: whatever file is there is left from a crash.
     let _ = std::fs::remove_file(&path);
-    crate::config::create_private_dir(data_dir).map_err(|e| e.to_string())?;
+    if let Some(dir) = path.parent() {
+        crate::config::create_private_dir(dir).map_err(|e| e.to_string())?;
+    }
     let listener = UnixListener::bind(&path).map_err(|e| {
         format!(
             "Could not listen for other starts of Vestibule at {} ({e}).",
             path.display()
         )
     })?;
+    drop(lock);
     std::thread::Builder::new()
         .name("vestibule-instance".into())
         .spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
+                // A start that connects and says nothing does not hold up the next one.
+                let _ = stream.set_read_timeout(Some(INSTANCE_TIMEOUT));
                 let mut line = String::new();
                 if BufReader::new(&stream).read_line(&mut line).is_ok() && line.trim() == "show" {
                     signals.request_show();
@@ -176,11 +219,20 @@ impl Autostart {
         let dirs = directories::BaseDirs::new()?;
         let exe = std::env::current_exe().ok()?;
         let exe = exe.to_str()?;
-        // Desktop entries quote arguments with spaces.
-        let exec = if exe.contains(' ') {
-            format!("\"{exe}\"")
+        // Desktop entries quote arguments with reserved characters and double `%`.
+        let exe = exe.replace('%', "%%");
+        let reserved = |c: char| " \t\"'\\><~|&;$*?#()`".contains(c);
+        let exec = if exe.contains(reserved) {
+            let escaped: String = exe
+                .chars()
+                .flat_map(|c| match c {
+                    '"' | '`' | '$' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            format!("\"{escaped}\"")
         } else {
-            exe.to_owned()
+            exe
         };
         Some(Self::new(
             &dirs.config_dir().join("autostart"),

@@ -2,7 +2,7 @@
 //! tray icon, and eframe.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
@@ -88,8 +88,8 @@ fn window_icon() -> Option<egui::IconData> {
 }
 
 /// Opens the window for `profile` (hidden when `background`), or brings the running one
-/// forward. `Err` is the sentence to print.
-pub fn run(profile: &str, background: bool) -> Result<(), String> {
+/// forward; `started` is when the process started. `Err` is the sentence to print.
+pub fn run(profile: &str, background: bool, started: Instant) -> Result<(), String> {
     let paths = ProfilePaths::resolve(profile).map_err(|e| e.to_string())?;
     paths.create_data_dir().map_err(|e| e.to_string())?;
     let signals = Signals::new();
@@ -114,7 +114,12 @@ pub fn run(profile: &str, background: bool) -> Result<(), String> {
         settings.ring.volume,
         Arc::new(move |sentence| warn_signals.warn(sentence)),
     ));
-    let _tray = runtime.block_on(shell::spawn_tray(signals.clone()));
+    // The tray comes up beside the window rather than delaying it; the task keeps it alive.
+    let tray_signals = signals.clone();
+    runtime.spawn(async move {
+        let _tray = shell::spawn_tray(tray_signals).await;
+        std::future::pending::<()>().await;
+    });
     let backend = WorkerBackend::new(
         runtime.handle().clone(),
         paths.clone(),
@@ -128,8 +133,7 @@ pub fn run(profile: &str, background: bool) -> Result<(), String> {
         .with_title("Vestibule")
         .with_app_id(APP_ID)
         .with_inner_size([1000.0, 680.0])
-        .with_min_inner_size([560.0, 400.0])
-        .with_visible(!background);
+        .with_min_inner_size([560.0, 400.0]);
     if let Some(icon) = window_icon() {
         viewport = viewport.with_icon(icon);
     }
@@ -143,14 +147,18 @@ pub fn run(profile: &str, background: bool) -> Result<(), String> {
         APP_ID,
         options,
         Box::new(move |cc| {
-            Ok(Box::new(VestibuleApp::new(
-                &cc.egui_ctx,
-                Box::new(backend),
-                settings,
-                config_file,
-                autostart,
-                signals,
-            )))
+            Ok(Box::new(
+                VestibuleApp::new(
+                    &cc.egui_ctx,
+                    Box::new(backend),
+                    settings,
+                    config_file,
+                    autostart,
+                    signals,
+                )
+                .hidden(background)
+                .started_at(started),
+            ))
         }),
     );
     // The window is gone: make sure the worker has left its calls before the process ends.
@@ -162,5 +170,5 @@ pub fn run(profile: &str, background: bool) -> Result<(), String> {
         let _ = runtime.block_on(tokio::time::timeout(Duration::from_secs(10), task));
     }
     result
-        .map_err(|e| format!("The window could not be opened ({e}). Is a desktop session running?"))
+        .map_err(|e| format!("The window could not be opened; is a desktop session running? ({e})"))
 }

@@ -2,6 +2,9 @@
 //! app's state machine over a scripted worker, and one run against the real worker and a real
 //! homeserver.
 
+mod support;
+
 mod window {
+    pub mod live;
     pub mod scripted;
 }

@@ -22,8 +22,9 @@ ensure_debian_packages() {
 
 # The packages the build needs.
 BUILD_PACKAGES=(pkg-config libasound2-dev)
-# What the tests need besides: a session bus, and a Secret Service for the keyring test.
-TEST_PACKAGES=(dbus-daemon dbus-session-bus-common gnome-keyring)
+# What the tests need besides: a session bus, a Secret Service for the keyring test, and the
+# validators of the desktop entry and the AppStream metainfo for the package test.
+TEST_PACKAGES=(dbus-daemon dbus-session-bus-common gnome-keyring desktop-file-utils appstream)
 
 # Makes sure cargo is on PATH (rustup installs it under ~/.cargo/bin).
 ensure_cargo() {

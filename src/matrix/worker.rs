@@ -286,7 +286,12 @@ async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command
     if let Some(task) = worker.sync_task.take() {
         task.abort();
     }
-    worker.out.send(Update::Stopped);
+    // Release the client and the profile before saying so: a new worker (after signing out)
+    // takes the profile's lock at once.
+    let out = worker.out.clone();
+    drop(worker);
+    drop(_lock);
+    out.send(Update::Stopped);
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -555,14 +560,38 @@ impl Worker {
                 });
             }
             Command::ApplySettings(settings) => {
-                let ring = &settings.ring;
-                self.config
-                    .ringer
-                    .configure(ring.ringtone.as_deref(), ring.volume);
+                let (old, new) = (&self.config.settings.ring, &settings.ring);
+                if old.ringtone != new.ringtone || old.volume != new.volume {
+                    self.config
+                        .ringer
+                        .configure(new.ringtone.as_deref(), new.volume);
+                }
                 let foci_changed = settings.calls.foci != self.config.settings.calls.foci;
                 self.config.settings = *settings;
-                if foci_changed && let Some(client) = self.client() {
-                    self.discover_foci(&client).await;
+                if foci_changed {
+                    // The user's foci first, then what the homeserver advertised: no new
+                    // requests, so the loop is not held up.
+                    let mut foci: Vec<FocusInfo> = self
+                        .config
+                        .settings
+                        .calls
+                        .foci
+                        .iter()
+                        .map(|url| FocusInfo {
+                            focus: Focus::livekit(url),
+                            source: FocusSource::User,
+                        })
+                        .collect();
+                    foci.extend(
+                        self.foci
+                            .iter()
+                            .filter(|f| f.source != FocusSource::User)
+                            .cloned(),
+                    );
+                    let mut seen = HashSet::new();
+                    foci.retain(|f| seen.insert(f.focus.livekit_service_url.clone()));
+                    self.foci = foci.clone();
+                    self.out.send(Update::Foci { foci });
                 }
             }
             Command::TestRing => {
@@ -583,14 +612,22 @@ impl Worker {
                 else {
                     return;
                 };
-                // Media can be slow: fetch beside the worker loop.
+                // Media can be slow: fetch beside the worker loop, names first.
                 let out = self.out.clone();
                 tokio::spawn(async move {
-                    let profiles = profiles_of(&client, &room, &users).await;
+                    let room_id = room.room_id().to_string();
+                    let names = profiles_of(&client, &room, &users, false).await;
                     out.send(Update::Profiles {
-                        room_id: room.room_id().to_string(),
-                        profiles,
+                        room_id: room_id.clone(),
+                        profiles: names,
                     });
+                    let with_avatars = profiles_of(&client, &room, &users, true).await;
+                    if with_avatars.iter().any(|p| p.avatar.is_some()) {
+                        out.send(Update::Profiles {
+                            room_id,
+                            profiles: with_avatars,
+                        });
+                    }
                 });
             }
             Command::Quit => self.begin_stop(Stopping::Quit),
@@ -1492,9 +1529,14 @@ async fn check_focus(http: &matrix_sdk::reqwest::Client, url: &str) -> (bool, St
     }
 }
 
-/// The display names and avatar thumbnails of `users` in `room`; a user without a member
-/// entry is left out, a missing avatar is `None`.
-async fn profiles_of(client: &Client, room: &Room, users: &[String]) -> Vec<Profile> {
+/// The display names (and, with `avatars`, the avatar thumbnails) of `users` in `room`; a user
+/// without a member entry is left out, a missing avatar is `None`.
+async fn profiles_of(
+    client: &Client,
+    room: &Room,
+    users: &[String],
+    avatars: bool,
+) -> Vec<Profile> {
     use matrix_sdk::media::{MediaFormat, MediaRequestParameters, MediaThumbnailSettings};
     use matrix_sdk::ruma::events::room::MediaSource;
     const AVATAR_PX: u32 = 96;
@@ -1512,7 +1554,7 @@ async fn profiles_of(client: &Client, room: &Room, users: &[String]) -> Vec<Prof
             }
         };
         let mut avatar = None;
-        if let Some(mxc) = member.avatar_url() {
+        if let Some(mxc) = member.avatar_url().filter(|_| avatars) {
             let request = MediaRequestParameters {
                 source: MediaSource::Plain(mxc.to_owned()),
                 format: MediaFormat::Thumbnail(MediaThumbnailSettings::new(

@@ -4,7 +4,7 @@
 //! through the warning callback and the other half keeps working.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -30,8 +30,9 @@ struct Shown {
 /// Plays the ringtone and shows desktop notifications, as a [`Ringer`].
 pub struct DesktopRinger {
     audio: AudioPlayer,
-    /// The tone and its volume; the settings may change them while running.
-    sound: Mutex<(Ringtone, f32)>,
+    /// The tone's file (`None`: built in), the tone and its volume; the settings may change
+    /// them while running.
+    sound: Mutex<(Option<PathBuf>, Ringtone, f32)>,
     runtime: tokio::runtime::Handle,
     commands: Mutex<Option<UnboundedSender<Command>>>,
     shown: Arc<Mutex<HashMap<String, Shown>>>,
@@ -56,7 +57,7 @@ impl DesktopRinger {
         });
         Self {
             audio,
-            sound: Mutex::new((tone, volume)),
+            sound: Mutex::new((ringtone.map(Path::to_path_buf), tone, volume)),
             runtime: tokio::runtime::Handle::current(),
             commands: Mutex::new(None),
             shown: Arc::new(Mutex::new(HashMap::new())),
@@ -88,7 +89,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Ringer for DesktopRinger {
     fn start(&self, alert: &RingAlert) {
         if alert.call.kind == NotifyKind::Ring {
-            let (tone, volume) = lock(&self.sound).clone();
+            let (_, tone, volume) = lock(&self.sound).clone();
             self.audio.play(tone, volume);
         }
         let id = alert.call.notification_event_id.clone();
@@ -167,11 +168,19 @@ impl Ringer for DesktopRinger {
     }
 
     fn configure(&self, ringtone: Option<&Path>, volume: f32) {
+        {
+            let mut sound = lock(&self.sound);
+            if sound.0.as_deref() == ringtone {
+                // The same file: only the volume changed; the file is not read again.
+                sound.2 = volume;
+                return;
+            }
+        }
         let (tone, problem) = Ringtone::chosen(ringtone);
         if let Some(sentence) = problem {
             (self.warn)(sentence);
         }
-        *lock(&self.sound) = (tone, volume);
+        *lock(&self.sound) = (ringtone.map(Path::to_path_buf), tone, volume);
     }
 
     fn stop(&self, call: &IncomingCall, reason: StopReason) {

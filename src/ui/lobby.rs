@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use egui::{RichText, Ui};
 
-use super::{LIVE, avatar_ui, duration_text, space, weak};
+use super::{LIVE, avatar_ui, elapsed_text, space, weak};
 use crate::matrix::{OwnCallState, Profile, RoomLobby};
 use crate::rtc::{CallIntent, Participant};
 
@@ -99,7 +99,9 @@ pub fn lobby_ui(
             } else {
                 "Join"
             };
-            if ui.add_enabled(!busy, egui::Button::new(join)).clicked() {
+            let join = egui::Button::new(RichText::new(join).color(egui::Color32::WHITE))
+                .fill(super::ACCENT);
+            if ui.add_enabled(!busy, join).clicked() {
                 actions.push(LobbyAction::Join {
                     intent: intent.clone(),
                 });
@@ -156,7 +158,7 @@ pub fn lobby_ui(
                     Some(CallIntent::Audio) => "Audio call",
                     _ => "Video call",
                 };
-                let age = duration_text(cx.now_ms.saturating_sub(call.started_ts()));
+                let age = elapsed_text(call.started_ts(), cx.now_ms);
                 let people = call.participants.len();
                 let title = format!(
                     "{kind} · {people} {} · {age}",
@@ -193,7 +195,7 @@ fn participant_ui(ui: &mut Ui, p: &Participant, cx: &LobbyContext<'_>) {
                 ui.label(RichText::new(format!("{name}{you}")).strong());
                 ui.label(weak(ui, &p.user_id));
             });
-            let time = duration_text(cx.now_ms.saturating_sub(p.joined_ts));
+            let time = elapsed_text(p.joined_ts, cx.now_ms);
             let focus = match &p.active_focus {
                 Some(f) => match &f.livekit_service_url {
                     Some(url) => focus_host(url),

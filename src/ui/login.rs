@@ -5,7 +5,7 @@ use egui::{Key, RichText, TextEdit, Ui};
 use super::{space, weak};
 
 /// What the sign-in form holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct LoginForm {
     /// Server name or URL.
     pub homeserver: String,
@@ -32,7 +32,7 @@ impl Default for LoginForm {
 }
 
 /// What the user asked for on the sign-in form.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct LoginRequest {
     /// Server name or URL.
     pub homeserver: String,
@@ -40,6 +40,27 @@ pub struct LoginRequest {
     pub user: String,
     /// The password.
     pub password: String,
+}
+
+// The password never reaches a log.
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("homeserver", &self.homeserver)
+            .field("user", &self.user)
+            .field("busy", &self.busy)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("homeserver", &self.homeserver)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The progress screen while a saved session is restored.
@@ -68,14 +89,18 @@ pub fn login_ui(ui: &mut Ui, form: &mut LoginForm) -> Option<LoginRequest> {
             .num_columns(2)
             .spacing([space::M, space::M])
             .show(ui, |ui| {
-                let mut field = |ui: &mut Ui, label: &str, text: &mut String, password: bool| {
-                    let label = ui.label(label);
+                let mut field = |ui: &mut Ui, name: &str, text: &mut String, password: bool| {
+                    let label = ui.label(name);
                     let edit = TextEdit::singleline(text)
                         .password(password)
                         .desired_width(220.0);
                     let response = ui.add_enabled(!busy, edit).labelled_by(label.id);
                     if response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
                         submit = true;
+                    }
+                    // The form opens ready to type the user name.
+                    if name == "User" && text.is_empty() && ui.memory(|m| m.focused().is_none()) {
+                        response.request_focus();
                     }
                     ui.end_row();
                 };

@@ -53,10 +53,31 @@ pub fn duration_text(ms: u64) -> String {
     }
 }
 
-/// How long until [`duration_text`] of a duration that is `ms` now shows something else.
-pub fn duration_changes_in_ms(ms: u64) -> u64 {
-    let step = if ms < 60_000 { 1000 } else { 60_000 };
-    step - ms % step
+/// How long something that started at `started_ms` has run, as [`duration_text`] shows it, on
+/// a clock that ticks in whole wall-clock seconds (under a minute) or minutes. All durations on
+/// screen therefore change together, once a second or once a minute, so the window wakes once
+/// for all of them rather than once for each.
+pub fn elapsed_text(started_ms: u64, now_ms: u64) -> String {
+    let elapsed = now_ms.saturating_sub(started_ms);
+    if elapsed < 60_000 {
+        duration_text((now_ms - now_ms % 1000).saturating_sub(started_ms))
+    } else {
+        duration_text(
+            (now_ms - now_ms % 60_000)
+                .saturating_sub(started_ms)
+                .max(60_000),
+        )
+    }
+}
+
+/// How long until [`elapsed_text`] of `started_ms` may show something else.
+pub fn elapsed_changes_in_ms(started_ms: u64, now_ms: u64) -> u64 {
+    let step = if now_ms.saturating_sub(started_ms) < 60_000 {
+        1000
+    } else {
+        60_000
+    };
+    step - now_ms % step
 }
 
 /// The initials of a name, for an avatar without a picture.
@@ -142,8 +163,17 @@ mod tests {
         assert_eq!(duration_text(60_000), "1 min");
         assert_eq!(duration_text(3_599_000), "59 min");
         assert_eq!(duration_text(3_900_000), "1 h 05 min");
-        assert_eq!(duration_changes_in_ms(1_500), 500);
-        assert_eq!(duration_changes_in_ms(61_000), 59_000);
+        // Durations tick together on the wall clock's seconds, then minutes.
+        let now = 1_000_000_000_500;
+        assert_eq!(elapsed_text(now - 1_200, now), "0 s");
+        assert_eq!(elapsed_text(now - 1_700, now), "1 s");
+        assert_eq!(elapsed_changes_in_ms(now - 1_200, now), 500);
+        assert_eq!(
+            elapsed_changes_in_ms(now - 90_000, now),
+            60_000 - now % 60_000
+        );
+        assert_eq!(elapsed_text(now - 60_100, now), "1 min");
+        assert_eq!(elapsed_text(now - 3_960_000, now), "1 h 05 min");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use egui::text::LayoutJob;
 use egui::{FontId, TextFormat, Ui};
 
-use super::{ALERT, LIVE, duration_text, space};
+use super::{ALERT, LIVE, elapsed_text, space};
 use crate::matrix::RoomLobby;
 use crate::rtc::CallIntent;
 
@@ -51,7 +51,7 @@ pub fn room_subtitle(lobby: &RoomLobby, now_ms: u64) -> String {
                 _ => "video",
             };
             let who = if people == 1 { "person" } else { "people" };
-            let age = duration_text(now_ms.saturating_sub(started));
+            let age = elapsed_text(started, now_ms);
             format!("{people} {who} · {kind} · {age}")
         }
     }
@@ -94,23 +94,25 @@ pub fn room_list_ui(
             for &i in &order[range] {
                 let lobby = &rooms[i];
                 let is_ringing = ringing.contains(&lobby.room_id);
+                let is_selected = selected == Some(lobby.room_id.as_str());
                 let mut job = LayoutJob::default();
-                let strong = ui.visuals().strong_text_color();
-                let weak = ui.visuals().weak_text_color();
+                // On the accent-filled selected row every line is white, to stay readable.
+                let on_accent = |c| if is_selected { egui::Color32::WHITE } else { c };
+                let strong = on_accent(ui.visuals().strong_text_color());
+                let weak = on_accent(ui.visuals().weak_text_color());
                 if is_ringing {
-                    job.append("🔔 ", 0.0, format(body, ALERT));
+                    job.append("🔔 ", 0.0, format(body, on_accent(ALERT)));
                 }
                 job.append(&lobby.name, 0.0, format(body, strong));
                 job.append("\n", 0.0, format(body, strong));
                 let has_call = !lobby.calls.is_empty();
-                let subtitle_colour = if has_call { LIVE } else { weak };
+                let subtitle_colour = if has_call { on_accent(LIVE) } else { weak };
                 let subtitle = if is_ringing {
                     format!("Ringing · {}", room_subtitle(lobby, now_ms))
                 } else {
                     room_subtitle(lobby, now_ms)
                 };
                 job.append(&subtitle, 0.0, format(body * 0.85, subtitle_colour));
-                let is_selected = selected == Some(lobby.room_id.as_str());
                 let row = egui::Button::selectable(is_selected, job)
                     .min_size(egui::vec2(ui.available_width(), row_height - 4.0));
                 if ui.add(row).clicked() {

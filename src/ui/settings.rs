@@ -247,7 +247,9 @@ fn ring_ui(
         let slider = egui::Slider::new(&mut ring.volume, 0.0..=1.0)
             .show_value(false)
             .text("Volume");
-        if ui.add(slider).drag_stopped() {
+        let volume = ui.add(slider);
+        // Saved when a drag ends, or at once for keys and clicks.
+        if volume.drag_stopped() || (volume.changed() && !volume.dragged()) {
             actions.push(SettingsAction::Changed);
         }
         if ui.button("Test").on_hover_text("Ring for 3 s").clicked() {

@@ -23,16 +23,18 @@ pub enum StatusAction {
     Quit,
 }
 
-/// The status bar: the connection state, the account, and the settings and quit buttons.
+/// The status bar: the connection state, the account, and the settings (when `settings_open`
+/// says whether they are open) and quit buttons.
 pub fn status_ui(
     ui: &mut Ui,
     connection: Option<&Connection>,
     account: Option<&str>,
-    settings_open: bool,
+    settings_open: Option<bool>,
 ) -> Option<StatusAction> {
     let mut action = None;
     ui.horizontal(|ui| {
         let (dot, text) = match connection {
+            None if account.is_some() => (ui.visuals().weak_text_color(), "Connecting…".to_owned()),
             None => (ui.visuals().weak_text_color(), "Not signed in".to_owned()),
             Some(Connection::Syncing) => (ui.visuals().weak_text_color(), "Syncing…".to_owned()),
             Some(Connection::Online) => (LIVE, "Online".to_owned()),
@@ -55,17 +57,15 @@ pub fn status_ui(
             {
                 action = Some(StatusAction::Quit);
             }
-            let label = if settings_open {
-                "Close settings"
-            } else {
-                "Settings"
-            };
-            if ui
-                .selectable_label(settings_open, label)
-                .on_hover_text("Ctrl+,")
-                .clicked()
-            {
-                action = Some(StatusAction::ToggleSettings);
+            if let Some(open) = settings_open {
+                let label = if open { "Close settings" } else { "Settings" };
+                if ui
+                    .selectable_label(open, label)
+                    .on_hover_text("Ctrl+,")
+                    .clicked()
+                {
+                    action = Some(StatusAction::ToggleSettings);
+                }
             }
             if let Some(account) = account {
                 ui.label(weak(ui, account));
@@ -89,14 +89,15 @@ pub fn banners_ui(ui: &mut Ui, banners: &[Banner]) -> Option<usize> {
             .inner_margin(egui::Margin::symmetric(8, 4))
             .corner_radius(4)
             .show(ui, |ui| {
-                ui.horizontal(|ui| {
-                    ui.label(&banner.message);
-                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                        if icon_button(ui, "✖", &format!("Dismiss: {}", banner.message), true)
-                            .clicked()
-                        {
-                            dismissed = Some(i);
-                        }
+                ui.set_width(ui.available_width());
+                // The button first, so that a long sentence wraps beside it.
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::TOP), |ui| {
+                    if icon_button(ui, "✖", &format!("Dismiss: {}", banner.message), true).clicked()
+                    {
+                        dismissed = Some(i);
+                    }
+                    ui.with_layout(egui::Layout::left_to_right(egui::Align::TOP), |ui| {
+                        ui.add(egui::Label::new(&banner.message).wrap());
                     });
                 });
             });

@@ -104,3 +104,38 @@ pub async fn timeline(user: &TestUser, room: &RoomId) -> Vec<Value> {
         .filter_map(|e| e.raw().deserialize_as::<Value>().ok())
         .collect()
 }
+
+/// An account of `n` rooms Alice shares with Bob (direct chats), with Alice in a call in every
+/// fourth; for the benchmarks of large accounts.
+pub async fn large_account(alice: &TestUser, bob: &TestUser, n: usize) -> Vec<OwnedRoomId> {
+    let rooms = dm_rooms(alice, bob, n).await;
+    for room in rooms.iter().step_by(4) {
+        let key = format!("_{}_ALICEDEV_m.call", alice.user_id);
+        let content = json!({"application":"m.call","call_id":"","scope":"m.room",
+            "device_id":"ALICEDEV","expires":14400000});
+        alice
+            .room(room)
+            .send_state_event_raw("org.matrix.msc3401.call.member", &key, content)
+            .await
+            .unwrap();
+    }
+    rooms
+}
+
+/// `n` direct chats Alice creates with Bob, all joined.
+pub async fn dm_rooms(alice: &TestUser, bob: &TestUser, n: usize) -> Vec<OwnedRoomId> {
+    let mut rooms = Vec::new();
+    for _ in 0..n {
+        let opts = RoomOpts {
+            is_direct: true,
+            ..RoomOpts::default()
+        };
+        rooms.push(alice.create_call_room(&[&bob.user_id], opts).await);
+    }
+    bob.sync_once().await;
+    for room in &rooms {
+        bob.join(room).await;
+    }
+    alice.sync_once().await;
+    rooms
+}
