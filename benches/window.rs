@@ -44,8 +44,11 @@ fn summary(name: &str, mut ms: Vec<f64>) {
     );
 }
 
+/// The worker's ends as the benchmark holds them.
+type WorkerEnds = (UnboundedReceiver<WorkerCommand>, UnboundedSender<Update>);
+
 #[derive(Clone, Default)]
-struct Scripted(Rc<RefCell<Vec<(UnboundedReceiver<WorkerCommand>, UnboundedSender<Update>)>>>);
+struct Scripted(Rc<RefCell<Vec<WorkerEnds>>>);
 
 impl Backend for Scripted {
     fn start(&mut self) -> (UnboundedSender<WorkerCommand>, UnboundedReceiver<Update>) {
