@@ -17,7 +17,7 @@ sudo=()
 [ "$(id -u)" -ne 0 ] && sudo=(sudo)
 
 # The debug build the tests use: packaging it proves the package, and saves a release build.
-deb="$("$DEB_TOOL/bin/cargo-deb" --profile dev --no-build --no-strip --quiet --output target/debian/)"
+deb="$("$DEB_TOOL/bin/cargo-deb" --profile dev --no-build --fast --quiet --output target/debian/)"
 deb="${deb:-$(ls -t target/debian/*.deb | head -1)}"
 echo "== package $deb" >&2
 dpkg-deb --info "$deb" | grep -E "Package|Version|Depends" >&2
@@ -28,7 +28,8 @@ if dpkg-query -W -f='${Status}' vestibule 2>/dev/null | grep -q "install ok inst
 fi
 remove() { "${sudo[@]}" dpkg -r vestibule >/dev/null 2>&1 || true; }
 trap remove EXIT
-"${sudo[@]}" dpkg -i "$deb" >/dev/null
+# apt installs the package's dependencies too (the GL and windowing libraries).
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$(realpath "$deb")" >/dev/null
 
 fail() { echo "deb test: $*" >&2; exit 1; }
 [ "$(command -v vestibule)" = /usr/bin/vestibule ] || fail "vestibule is not on PATH from /usr/bin"
