@@ -1025,3 +1025,59 @@ async fn a_session_signed_out_elsewhere_asks_for_a_new_sign_in() {
     );
     app.quit().await;
 }
+
+/// Serves one LiveKit JWT service health check on loopback: `GET /healthz` gets `status`.
+fn focus_service(status: &'static str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request_line = String::new();
+        BufReader::new(&stream)
+            .read_line(&mut request_line)
+            .unwrap();
+        assert!(request_line.starts_with("GET /healthz "), "{request_line}");
+        let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        stream.write_all(reply.as_bytes()).unwrap();
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checking_a_focus_says_whether_its_service_answers() {
+    let mut app = App::unsigned(data_root()).await;
+    let mut check = async |url: String| {
+        app.commands
+            .send(Command::CheckFocus { url: url.clone() })
+            .unwrap();
+        app.expect("the focus check", |u| match u {
+            Update::FocusChecked {
+                url: checked,
+                ok,
+                message,
+            } if *checked == url => Some((*ok, message.clone())),
+            _ => None,
+        })
+        .await
+    };
+    let answers = check(format!("{}/", focus_service("200 OK"))).await;
+    assert_eq!(answers, (true, "The focus answers.".to_owned()));
+    let wrong = check(focus_service("404 Not Found")).await;
+    assert_eq!(
+        wrong,
+        (
+            false,
+            "The focus answered with HTTP 404: it may not be a LiveKit JWT service.".to_owned()
+        )
+    );
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let unreachable = check(url).await;
+    assert_eq!(
+        unreachable,
+        (false, "The focus could not be reached.".to_owned())
+    );
+}

@@ -122,7 +122,9 @@ impl Ringer for DesktopRinger {
         self.runtime.spawn(async move {
             // Offer Answer and Decline only where the notification service shows actions.
             let capabilities = tokio::task::spawn_blocking(notify_rust::get_capabilities).await;
-            if capabilities.is_ok_and(|c| c.is_ok_and(|c| c.iter().any(|c| c == "actions"))) {
+            let actions =
+                capabilities.is_ok_and(|c| c.is_ok_and(|c| c.iter().any(|c| c == "actions")));
+            if actions && room != super::TEST_ROOM {
                 notification.action("answer", "Answer").action("decline", "Decline");
             }
             let handle = match notification.show_async().await {

@@ -25,12 +25,16 @@ pub trait Ringer: Send + Sync {
     fn configure(&self, _ringtone: Option<&Path>, _volume: f32) {}
 }
 
-/// The alert of a test ring lasting until `expires_at_ms`: rings without a real call.
+/// The room of test rings: not a real room, so their notifications offer no Answer or Decline.
+pub const TEST_ROOM: &str = "!test:vestibule";
+
+/// The alert of a test ring lasting until `expires_at_ms` (which also tells test rings apart):
+/// rings without a real call.
 pub fn test_alert(expires_at_ms: u64) -> RingAlert {
     RingAlert {
         call: IncomingCall {
-            room_id: "!test:vestibule".into(),
-            notification_event_id: "$test-ring".into(),
+            room_id: TEST_ROOM.into(),
+            notification_event_id: format!("$test-ring-{expires_at_ms}"),
             caller: "@vestibule:test".into(),
             kind: NotifyKind::Ring,
             intent: Some(CallIntent::Audio),

@@ -259,6 +259,11 @@ fn rooms_with_calls_come_first_and_the_search_filters() {
     );
     assert!(w.has("3 people · video · 5 min"));
     assert!(w.has("No call"));
+    // The busiest room is selected; Down moves to the next in the list.
+    assert!(w.has("!c:example.org"));
+    w.harness.key_press(egui::Key::ArrowDown);
+    w.harness.run();
+    assert!(w.has("!b:example.org") && !w.has("!c:example.org"));
     w.harness.get_by_label("Search rooms").focus();
     w.harness.get_by_label("Search rooms").type_text("ALP");
     w.harness.run();
