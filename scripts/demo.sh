@@ -14,8 +14,10 @@ if [ "${1:-}" = "--screenshot" ]; then
 fi
 
 ensure_cargo
-ensure_debian_packages "${BUILD_PACKAGES[@]}"
-[ -n "$shot" ] && ensure_debian_packages xvfb imagemagick xdotool libgl1-mesa-dri libegl1 dbus-daemon
+ensure_debian_packages "${BUILD_PACKAGES[@]}" "${WINDOW_PACKAGES[@]}"
+if [ -n "$shot" ]; then
+  ensure_debian_packages xvfb imagemagick xdotool libgl1-mesa-dri dbus-daemon
+fi
 scripts/synapse.sh install >/dev/null
 cargo build --release --locked --quiet
 

@@ -5,5 +5,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib/setup.sh
 
 ensure_cargo
-ensure_debian_packages "${BUILD_PACKAGES[@]}"
+ensure_debian_packages "${BUILD_PACKAGES[@]}" "${WINDOW_PACKAGES[@]}"
 exec cargo run --release --locked --quiet -- "$@"

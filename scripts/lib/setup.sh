@@ -22,6 +22,8 @@ ensure_debian_packages() {
 
 # The packages the build needs.
 BUILD_PACKAGES=(pkg-config libasound2-dev)
+# What the window loads at run time (present on any desktop; a bare system lacks them).
+WINDOW_PACKAGES=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0)
 # What the tests need besides: a session bus, a Secret Service for the keyring test, and the
 # validators of the desktop entry and the AppStream metainfo for the package test.
 TEST_PACKAGES=(dbus-daemon dbus-session-bus-common gnome-keyring desktop-file-utils appstream)
