@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use matrix_sdk::config::SyncSettings;
 use serde_json::json;
 use support::calls::{dm_rooms, large_account};
+use support::figures::{cli_login, summary};
 use support::homeserver;
 use vestibule::config::{ProfilePaths, Settings};
 use vestibule::matrix::{self, Command as WorkerCommand, Update, WorkerConfig};
@@ -21,22 +22,6 @@ use vestibule::secrets::SecretStoreKind;
 
 const RINGS: usize = 30;
 const ROOMS: usize = 200;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
-fn summary(name: &str, mut ms: Vec<f64>) -> f64 {
-    ms.sort_by(|a, b| a.total_cmp(b));
-    let median = percentile(&ms, 0.5);
-    println!(
-        "{name:<44} median {median:7.1} ms   p95 {:7.1} ms   (n = {})",
-        percentile(&ms, 0.95),
-        ms.len()
-    );
-    median
-}
 
 async fn ring_latency() {
     let hs = homeserver();
@@ -201,22 +186,7 @@ async fn large_account_figures() {
     );
     let data = std::env::temp_dir().join(format!("vestibule-bench-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let mut login = vestibule(&data)
-        .args(["login", &hs.url, bob.user_id.as_str()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        login
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(bob.password.as_bytes())
-            .unwrap();
-    }
-    assert!(login.wait().unwrap().success());
+    cli_login(vestibule(&data), hs, &bob);
 
     let mut times = Vec::new();
     for run in 0..6 {

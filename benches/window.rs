@@ -8,56 +8,25 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::cell::RefCell;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use support::calls::large_account;
+use support::figures::{cli_login, summary};
 use support::homeserver;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-use vestibule::app::{Backend, VestibuleApp};
+use support::scripted::Scripted;
+use vestibule::app::VestibuleApp;
 use vestibule::config::Settings;
-use vestibule::matrix::{Command as WorkerCommand, Connection, OwnCallState, RoomLobby, Update};
+use vestibule::matrix::{Connection, OwnCallState, RoomLobby, Update};
 use vestibule::rtc::membership::WireForm;
 use vestibule::rtc::{Call, CallIntent, CallKey, Focus, Participant};
 use vestibule::shell::Signals;
 
 const ROOMS: usize = 200;
 const NOW: u64 = 1_800_000_000_000;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
-fn summary(name: &str, mut ms: Vec<f64>) {
-    ms.sort_by(|a, b| a.total_cmp(b));
-    println!(
-        "{name:<58} median {:8.2} ms   p95 {:8.2} ms   (n = {})",
-        percentile(&ms, 0.5),
-        percentile(&ms, 0.95),
-        ms.len()
-    );
-}
-
-/// The worker's ends as the benchmark holds them.
-type WorkerEnds = (UnboundedReceiver<WorkerCommand>, UnboundedSender<Update>);
-
-#[derive(Clone, Default)]
-struct Scripted(Rc<RefCell<Vec<WorkerEnds>>>);
-
-impl Backend for Scripted {
-    fn start(&mut self) -> (UnboundedSender<WorkerCommand>, UnboundedReceiver<Update>) {
-        let (cmd_tx, cmd_rx) = unbounded_channel();
-        let (upd_tx, upd_rx) = unbounded_channel();
-        self.0.borrow_mut().push((cmd_rx, upd_tx));
-        (cmd_tx, upd_rx)
-    }
-}
 
 fn lobby(i: usize, people: usize) -> RoomLobby {
     let participants = (0..people)
@@ -118,7 +87,7 @@ fn ui_frame_cost() {
         .collect();
     {
         let workers = workers.0.borrow();
-        let updates = &workers[0].1;
+        let updates = &workers[0].updates;
         updates
             .send(Update::SignedIn {
                 user_id: "@me:example.org".into(),
@@ -279,21 +248,11 @@ async fn real_window() {
     let data = root.join("data");
     let runtime_dir = root.join("run");
     std::fs::create_dir_all(&runtime_dir).unwrap();
-    let mut login = Command::new(env!("CARGO_BIN_EXE_vestibule"))
+    let mut vestibule = Command::new(env!("CARGO_BIN_EXE_vestibule"));
+    vestibule
         .env("VESTIBULE_DATA_DIR", &data)
-        .env("VESTIBULE_SECRET_STORE", "file")
-        .args(["login", &hs.url, bob.user_id.as_str()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(bob.password.as_bytes())
-        .unwrap();
-    assert!(login.wait().unwrap().success());
+        .env("VESTIBULE_SECRET_STORE", "file");
+    cli_login(vestibule, hs, &bob);
 
     let first = start_window(&data, &runtime_dir, &display);
     println!(

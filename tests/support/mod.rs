@@ -14,6 +14,8 @@
 
 pub mod calls;
 pub mod desktop;
+pub mod figures;
+pub mod scripted;
 
 use std::hash::{BuildHasher, Hasher};
 use std::os::unix::process::CommandExt;

@@ -1,15 +1,14 @@
 //! The window over a scripted worker: the test plays the worker, sending updates and reading
 //! the commands the window sends.
 
-use std::cell::RefCell;
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::time::Duration;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-use vestibule::app::{Backend, VestibuleApp};
+use vestibule::app::VestibuleApp;
+
+use crate::support::scripted::Scripted;
 use vestibule::config::Settings;
 use vestibule::matrix::{
     Command, Connection, FocusInfo, FocusSource, OwnCallState, RingAlert, RoomLobby, Update,
@@ -21,27 +20,6 @@ use vestibule::shell::Signals;
 
 /// The test's fixed "now".
 const NOW: u64 = 1_800_000_000_000;
-
-/// The worker's ends as the test holds them.
-struct Worker {
-    commands: UnboundedReceiver<Command>,
-    updates: UnboundedSender<Update>,
-}
-
-#[derive(Clone, Default)]
-struct Scripted(Rc<RefCell<Vec<Worker>>>);
-
-impl Backend for Scripted {
-    fn start(&mut self) -> (UnboundedSender<Command>, UnboundedReceiver<Update>) {
-        let (cmd_tx, cmd_rx) = unbounded_channel();
-        let (upd_tx, upd_rx) = unbounded_channel();
-        self.0.borrow_mut().push(Worker {
-            commands: cmd_rx,
-            updates: upd_tx,
-        });
-        (cmd_tx, upd_rx)
-    }
-}
 
 struct Window {
     harness: Harness<'static, VestibuleApp>,
