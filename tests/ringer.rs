@@ -412,19 +412,7 @@ async fn each_missing_half_is_said_once_however_many_rings() {
     alice.sync_once().await;
     let dir = scratch("once");
     let alsa = alsa_without_card(&dir);
-    let mut login = vestibule(&dir, &alsa, None)
-        .args(["login", &hs.url, bob.user_id.as_str()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(bob.password.as_bytes())
-        .unwrap();
-    assert!(login.wait().unwrap().success());
+    support::figures::cli_login(vestibule(&dir, &alsa, None), hs, &bob);
     let watcher = vestibule(&dir, &alsa, None)
         .args(["watch", "--json"])
         .stdout(Stdio::piped())

@@ -385,9 +385,9 @@ impl Worker {
         }
     }
 
-    async fn discover_foci(&mut self, client: &Client) {
-        let mut foci: Vec<FocusInfo> = self
-            .config
+    /// The user's own foci, best first.
+    fn user_foci(&self) -> Vec<FocusInfo> {
+        self.config
             .settings
             .calls
             .foci
@@ -396,7 +396,19 @@ impl Worker {
                 focus: Focus::livekit(url),
                 source: FocusSource::User,
             })
-            .collect();
+            .collect()
+    }
+
+    /// Keeps `foci` (the first of each URL) as the ones we use, and says so.
+    fn set_foci(&mut self, mut foci: Vec<FocusInfo>) {
+        let mut seen = HashSet::new();
+        foci.retain(|f| seen.insert(f.focus.livekit_service_url.clone()));
+        self.foci = foci.clone();
+        self.out.send(Update::Foci { foci });
+    }
+
+    async fn discover_foci(&mut self, client: &Client) {
+        let mut foci = self.user_foci();
         match client.send(transports::v1::Request::new()).await {
             Ok(response) => foci.extend(livekit_foci(
                 &response.rtc_transports,
@@ -408,10 +420,7 @@ impl Worker {
             Ok(found) => foci.extend(livekit_foci(&found, FocusSource::WellKnown)),
             Err(e) => tracing::debug!("well-known rtc_foci: {e}"),
         }
-        let mut seen = HashSet::new();
-        foci.retain(|f| seen.insert(f.focus.livekit_service_url.clone()));
-        self.foci = foci.clone();
-        self.out.send(Update::Foci { foci });
+        self.set_foci(foci);
     }
 
     fn lobby_of(&self, room_id: &RoomId) -> Option<RoomLobby> {
@@ -571,27 +580,14 @@ impl Worker {
                 if foci_changed {
                     // The user's foci first, then what the homeserver advertised: no new
                     // requests, so the loop is not held up.
-                    let mut foci: Vec<FocusInfo> = self
-                        .config
-                        .settings
-                        .calls
-                        .foci
-                        .iter()
-                        .map(|url| FocusInfo {
-                            focus: Focus::livekit(url),
-                            source: FocusSource::User,
-                        })
-                        .collect();
+                    let mut foci = self.user_foci();
                     foci.extend(
                         self.foci
                             .iter()
                             .filter(|f| f.source != FocusSource::User)
                             .cloned(),
                     );
-                    let mut seen = HashSet::new();
-                    foci.retain(|f| seen.insert(f.focus.livekit_service_url.clone()));
-                    self.foci = foci.clone();
-                    self.out.send(Update::Foci { foci });
+                    self.set_foci(foci);
                 }
             }
             Command::TestRing => {
