@@ -186,7 +186,12 @@ async fn large_account_figures() {
     );
     let data = std::env::temp_dir().join(format!("vestibule-bench-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    cli_login(vestibule(&data), hs, &bob);
+    cli_login(
+        vestibule(&data),
+        &hs.url,
+        bob.user_id.as_str(),
+        &bob.password,
+    );
 
     let mut times = Vec::new();
     for run in 0..6 {

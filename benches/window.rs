@@ -252,7 +252,7 @@ async fn real_window() {
     vestibule
         .env("VESTIBULE_DATA_DIR", &data)
         .env("VESTIBULE_SECRET_STORE", "file");
-    cli_login(vestibule, hs, &bob);
+    cli_login(vestibule, &hs.url, bob.user_id.as_str(), &bob.password);
 
     let first = start_window(&data, &runtime_dir, &display);
     println!(

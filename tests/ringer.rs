@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -218,19 +217,7 @@ async fn the_test_ring_shows_a_notification_and_closes_it() {
 
 /// `vestibule watch` signed in as `bob`, ringing on `bus` into `alsa`.
 fn watch(dir: &Path, alsa: &Path, bus: &str, hs_url: &str, user: &str, password: &str) -> Child {
-    let mut login = vestibule(dir, alsa, Some(bus))
-        .args(["login", hs_url, user])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    assert!(login.wait().unwrap().success());
+    support::figures::cli_login(vestibule(dir, alsa, Some(bus)), hs_url, user, password);
     vestibule(dir, alsa, Some(bus))
         .args(["watch", "--json"])
         .stdout(Stdio::null())
@@ -412,7 +399,12 @@ async fn each_missing_half_is_said_once_however_many_rings() {
     alice.sync_once().await;
     let dir = scratch("once");
     let alsa = alsa_without_card(&dir);
-    support::figures::cli_login(vestibule(&dir, &alsa, None), hs, &bob);
+    support::figures::cli_login(
+        vestibule(&dir, &alsa, None),
+        &hs.url,
+        bob.user_id.as_str(),
+        &bob.password,
+    );
     let watcher = vestibule(&dir, &alsa, None)
         .args(["watch", "--json"])
         .stdout(Stdio::piped())

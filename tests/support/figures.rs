@@ -1,15 +1,14 @@
-//! What the benchmarks share: signing the command line in, and printing figures.
+//! What the benchmarks and the command-line tests share: signing the command line in, and
+//! printing figures.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use super::{Homeserver, TestUser};
-
-/// Signs `user` in with `vestibule login` (`cmd` is the binary with its environment), the
-/// password on stdin; panics when it fails.
-pub fn cli_login(mut cmd: Command, hs: &Homeserver, user: &TestUser) {
+/// Signs `user` in at `hs_url` with `vestibule login` (`cmd` is the binary with its
+/// environment), the password on stdin; panics when it fails.
+pub fn cli_login(mut cmd: Command, hs_url: &str, user: &str, password: &str) {
     let mut login = cmd
-        .args(["login", &hs.url, user.user_id.as_str()])
+        .args(["login", hs_url, user])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -18,7 +17,7 @@ pub fn cli_login(mut cmd: Command, hs: &Homeserver, user: &TestUser) {
         .stdin
         .take()
         .unwrap()
-        .write_all(user.password.as_bytes())
+        .write_all(password.as_bytes())
         .unwrap();
     assert!(login.wait().unwrap().success());
 }
