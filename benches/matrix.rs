@@ -112,7 +112,7 @@ async fn ring_latency() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let content = json!({"m.mentions":{"user_ids":[],"room":true},"notification_type":"ring",
             "m.relates_to":{"rel_type":"m.reference","event_id":member},
-            "sender_ts":matrix::now_ms(),"lifetime":30000});
+            "sender_ts":vestibule::clock::now_ms(),"lifetime":30000});
         let start = Instant::now();
         let response = alice
             .room(room)
@@ -139,7 +139,7 @@ async fn ring_latency() {
         send_ms.push(returned.saturating_duration_since(start).as_secs_f64() * 1000.0);
         app.commands
             .send(WorkerCommand::Decline {
-                room: Some(room.to_string()),
+                room: Some(room.to_owned().into()),
             })
             .unwrap();
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use support::desktop::{Bus, Server, alsa_to_file};
 use vestibule::matrix::RingAlert;
 use vestibule::ring::audio::{AudioEvent, AudioPlayer, Ringtone};
-use vestibule::ring::{DesktopRinger, Ringer};
+use vestibule::ring::{AlertOrigin, DesktopRinger, Ringer};
 use vestibule::rtc::ring::{IncomingCall, NotifyKind, StopReason};
 use vestibule::rtc::{CallIntent, CallKey};
 
@@ -60,6 +60,7 @@ fn alert(n: usize) -> (IncomingCall, RingAlert) {
         caller_name: "Caller".into(),
         room_name: "Bench".into(),
         muted: false,
+        origin: AlertOrigin::Call,
     };
     (call, alert)
 }
@@ -98,7 +99,8 @@ fn main() {
         }
         summary("ring decision -> first audio frame taken", first_frame);
 
-        let ringer = DesktopRinger::new(None, 0.8, Arc::new(|s| eprintln!("{s}")));
+        let (answers, _answered) = tokio::sync::mpsc::unbounded_channel();
+        let ringer = DesktopRinger::new(None, 0.8, Arc::new(|s| eprintln!("{s}")), answers);
         let mut notify = Vec::new();
         for n in 0..RUNS {
             let (call, alert) = alert(n);

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui::{Id, Ui, ViewportCommand};
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::config::Settings;
@@ -233,7 +234,7 @@ impl Model {
                 }
             }
             Update::Notice { message } => self.banner(message, false),
-            Update::Error { message } => self.banner(message, true),
+            Update::Error { message, .. } => self.banner(message, true),
             Update::Fatal { message } => self.screen = Screen::Fatal(message),
             Update::Stopped => self.worker_stopped = true,
             Update::RingDecision { .. } => {}
@@ -331,7 +332,7 @@ impl VestibuleApp {
             order_cache: None,
             profiles_checked: None,
             quit_deadline: None,
-            clock: Box::new(crate::matrix::now_ms),
+            clock: Box::new(crate::clock::now_ms),
             started: Instant::now(),
             first_frame_logged: false,
             lobbies_logged: false,
@@ -425,12 +426,14 @@ impl VestibuleApp {
             return;
         }
         self.profiles_checked = Some(key);
-        let users = self.model.profiles_to_fetch(room_id);
-        if !users.is_empty() {
-            self.send(Command::Profiles {
-                room: room_id.to_owned(),
-                users,
-            });
+        let users: Vec<OwnedUserId> = self
+            .model
+            .profiles_to_fetch(room_id)
+            .into_iter()
+            .filter_map(|u| OwnedUserId::try_from(u).ok())
+            .collect();
+        if let (Ok(room), false) = (OwnedRoomId::try_from(room_id), users.is_empty()) {
+            self.send(Command::Profiles { room, users });
         }
     }
 
@@ -497,16 +500,23 @@ impl VestibuleApp {
     }
 
     fn lobby_action(&mut self, room_id: &str, action: LobbyAction, ctx: &egui::Context) {
+        // The worker's room ids are valid; a room that is not one has no call to act on.
+        let Ok(typed) = OwnedRoomId::try_from(room_id) else {
+            return;
+        };
         let room = room_id.to_owned();
         match action {
             LobbyAction::Join { intent } => self.send(Command::Join {
-                room,
+                room: typed.into(),
                 intent,
                 notify: None,
                 foci: Vec::new(),
             }),
-            LobbyAction::Ring { intent } => self.send(Command::Ring { room, intent }),
-            LobbyAction::Leave => self.send(Command::Leave { room }),
+            LobbyAction::Ring { intent } => self.send(Command::Ring {
+                room: typed.into(),
+                intent,
+            }),
+            LobbyAction::Leave => self.send(Command::Leave { room: typed.into() }),
             LobbyAction::OpenWebClient => {
                 let url = self.model.settings.window.web_client_link(room_id);
                 ctx.open_url(egui::OpenUrl::new_tab(url));
@@ -582,14 +592,18 @@ impl VestibuleApp {
         let caller = self.model.profiles.get(&alert.call.caller);
         let modal = egui::Modal::new(Id::unique("incoming"))
             .show(ui.ctx(), |ui| incoming_ui(ui, &alert, caller, now_ms));
-        let room = alert.call.room_id.clone();
+        let Ok(room) = OwnedRoomId::try_from(alert.call.room_id.as_str()) else {
+            return;
+        };
         match modal.inner {
             Some(IncomingAction::Answer) => {
-                self.model.selected = Some(room.clone());
+                self.model.selected = Some(room.to_string());
                 self.model.settings_open = false;
                 self.send(Command::Answer { room });
             }
-            Some(IncomingAction::Decline) => self.send(Command::Decline { room: Some(room) }),
+            Some(IncomingAction::Decline) => self.send(Command::Decline {
+                room: Some(room.into()),
+            }),
             None => {}
         }
     }

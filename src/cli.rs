@@ -11,11 +11,14 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+use matrix_sdk::ruma::OwnedRoomOrAliasId;
+
+use crate::clock::now_ms;
 use crate::config::{DEFAULT_PROFILE, ProfilePaths, Settings};
 use crate::matrix::{
     self, Command, Connection, FocusInfo, OwnCallState, RoomLobby, Update, WorkerConfig,
 };
-use crate::ring::{DesktopRinger, Ringer, SilentRinger};
+use crate::ring::{DesktopRinger, RingAlert, RingAnswer, Ringer, SilentRinger};
 use crate::rtc::ring::NotifyKind;
 use crate::rtc::{CallIntent, Lobby, MembershipEvent};
 use crate::secrets::SecretStoreKind;
@@ -173,22 +176,20 @@ pub fn run(profile: &str, cmd: Cmd) -> Result<(), String> {
             cmd,
             Cmd::Watch { silent: false, .. } | Cmd::Join { .. } | Cmd::Ring { .. }
         );
-        let desktop = rings_aloud.then(|| {
+        let (answer_tx, answers) = tokio::sync::mpsc::unbounded_channel();
+        let ringer: Arc<dyn Ringer> = if rings_aloud {
             Arc::new(DesktopRinger::new(
                 settings.ring.ringtone.as_deref(),
                 settings.ring.volume,
                 Arc::new(|sentence| eprintln!("{sentence}")),
+                answer_tx,
             ))
-        });
-        let ringer: Arc<dyn Ringer> = match &desktop {
-            Some(desktop) => desktop.clone(),
-            None => Arc::new(SilentRinger),
+        } else {
+            Arc::new(SilentRinger)
         };
         let config = WorkerConfig::new(paths, settings, ringer, secret_store);
         let handle = matrix::spawn(config, Arc::new(|| {}));
-        if let Some(desktop) = &desktop {
-            desktop.connect(handle.commands.clone());
-        }
+        tokio::spawn(forward_answers(answers, handle.commands.clone()));
         let mut session = CliSession {
             commands: handle.commands,
             updates: handle.updates,
@@ -199,6 +200,25 @@ pub fn run(profile: &str, cmd: Cmd) -> Result<(), String> {
         session.finish().await;
         result.and(session.failure.map_or(Ok(()), Err))
     })
+}
+
+/// Hands Answer and Decline from a ring's notification to the worker.
+async fn forward_answers(
+    mut answers: tokio::sync::mpsc::UnboundedReceiver<RingAnswer>,
+    commands: tokio::sync::mpsc::UnboundedSender<Command>,
+) {
+    while let Some(answer) = answers.recv().await {
+        if let Some(command) = Command::from_ring_answer(answer)
+            && commands.send(command).is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// A room id or alias as typed; `Err` is the sentence.
+fn room_arg(room: &str) -> Result<OwnedRoomOrAliasId, String> {
+    OwnedRoomOrAliasId::try_from(room).map_err(|_| format!("\"{room}\" is not a room id or alias."))
 }
 
 struct CliSession {
@@ -225,8 +245,10 @@ async fn interrupted() {
 
 impl CliSession {
     fn send(&self, cmd: Command) {
-        // The worker only goes away after `Stopped`, which ends every loop below.
-        let _ = self.commands.send(cmd);
+        if self.commands.send(cmd).is_err() {
+            // The worker only goes away after `Stopped`, which ends every loop below.
+            tracing::debug!("a command after the worker stopped");
+        }
     }
 
     async fn next(&mut self) -> Result<Update, String> {
@@ -247,7 +269,7 @@ impl CliSession {
                         "Not signed in: run `vestibule login HOMESERVER USER` first.".into(),
                     );
                 }
-                Update::Error { message } => eprintln!("{message}"),
+                Update::Error { message, .. } => eprintln!("{message}"),
                 _ => {}
             }
         }
@@ -258,7 +280,7 @@ impl CliSession {
         while let Some(update) = self.updates.recv().await {
             match update {
                 Update::Stopped => break,
-                Update::Error { message } => eprintln!("{message}"),
+                Update::Error { message, .. } => eprintln!("{message}"),
                 _ => {}
             }
         }
@@ -301,7 +323,7 @@ impl CliSession {
                             println!("Signed out {user_id}.");
                             return Ok(());
                         }
-                        Update::Error { message } => return Err(message),
+                        Update::Error { message, .. } => return Err(message),
                         _ => {}
                     }
                 }
@@ -323,6 +345,7 @@ impl CliSession {
                 intent,
                 foci,
             } => {
+                let room = room_arg(&room)?;
                 self.signed_in().await?;
                 let notify = match (ring, notify) {
                     (true, _) => Some(NotifyKind::Ring),
@@ -330,7 +353,7 @@ impl CliSession {
                     _ => None,
                 };
                 self.send(Command::Join {
-                    room: room.clone(),
+                    room,
                     intent: intent.into(),
                     notify,
                     foci,
@@ -338,6 +361,7 @@ impl CliSession {
                 self.stay_joined().await
             }
             Cmd::Ring { room, intent } => {
+                let room = room_arg(&room)?;
                 self.signed_in().await?;
                 self.send(Command::Ring {
                     room,
@@ -346,12 +370,14 @@ impl CliSession {
                 self.stay_joined().await
             }
             Cmd::Leave { room } => {
+                let room = room_arg(&room)?;
                 self.signed_in().await?;
                 self.first_rooms().await?;
                 self.send(Command::Leave { room });
                 self.errors_until_stopped().await
             }
             Cmd::Decline { room } => {
+                let room = room_arg(&room)?;
                 self.signed_in().await?;
                 self.first_rooms().await?;
                 self.send(Command::Decline { room: Some(room) });
@@ -378,7 +404,7 @@ impl CliSession {
                 Update::Connection {
                     connection: Connection::Offline { reason, .. },
                 } => return Err(reason),
-                Update::Error { message } => eprintln!("{message}"),
+                Update::Error { message, .. } => eprintln!("{message}"),
                 _ => {}
             }
         }
@@ -389,7 +415,9 @@ impl CliSession {
         self.send(Command::Quit);
         while let Some(update) = self.updates.recv().await {
             match update {
-                Update::Error { message } if self.failure.is_none() => self.failure = Some(message),
+                Update::Error { message, .. } if self.failure.is_none() => {
+                    self.failure = Some(message)
+                }
                 Update::Stopped => break,
                 _ => {}
             }
@@ -443,7 +471,7 @@ impl CliSession {
                         room_id = Some(lobby.room_id);
                     }
 
-                    Update::Error { message } => {
+                    Update::Error { message, .. } => {
                         if room_id.is_none() {
                             return Err(message);
                         }
@@ -467,12 +495,15 @@ async fn test_ring(
     seconds: u64,
 ) -> Result<(), String> {
     let ringtone = ringtone.or(settings.ring.ringtone.as_deref());
+    // A test ring has no call: nothing answers it.
+    let (answers, _) = tokio::sync::mpsc::unbounded_channel();
     let ringer = DesktopRinger::new(
         ringtone,
         settings.ring.volume,
         Arc::new(|s| eprintln!("{s}")),
+        answers,
     );
-    let alert = crate::ring::test_alert(matrix::now_ms() + seconds * 1000);
+    let alert = RingAlert::test(now_ms() + seconds * 1000);
     println!("Ringing for {seconds} s…");
     ringer.start(&alert);
     tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
@@ -527,7 +558,7 @@ fn print_rooms(rooms: &[RoomLobby], json: bool) {
     if rooms.is_empty() {
         println!("No rooms.");
     }
-    let now = matrix::now_ms();
+    let now = now_ms();
     let width = rooms
         .iter()
         .map(|r| r.name.chars().count())
@@ -627,7 +658,7 @@ fn print_update(update: &Update) {
                 println!("Offline: {reason} Retrying in {retry_in_secs} s.")
             }
         },
-        Update::Notice { message } | Update::Error { message } => eprintln!("{message}"),
+        Update::Notice { message } | Update::Error { message, .. } => eprintln!("{message}"),
         _ => {}
     }
 }
@@ -646,7 +677,7 @@ fn inspect(file: Option<PathBuf>, now_ms: Option<u64>, json: bool) -> Result<(),
     };
     let events: Vec<serde_json::Value> = serde_json::from_str(&text)
         .map_err(|e| format!("The input is not a JSON array of events: {e}."))?;
-    let now_ms = now_ms.unwrap_or_else(matrix::now_ms);
+    let now_ms = now_ms.unwrap_or_else(crate::clock::now_ms);
     let membership_events = events
         .iter()
         .filter_map(MembershipEvent::from_event_json)

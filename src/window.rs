@@ -9,7 +9,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use crate::app::{Backend, VestibuleApp};
 use crate::config::{APP_ID, ProfilePaths, Settings};
 use crate::matrix::{self, Command, Update, WorkerConfig};
-use crate::ring::{DesktopRinger, Ringer};
+use crate::ring::{DesktopRinger, RingAnswer, Ringer};
 use crate::secrets::SecretStoreKind;
 use crate::shell::{self, Autostart, Claim, Signals};
 
@@ -21,31 +21,34 @@ pub struct WorkerBackend {
     runtime: tokio::runtime::Handle,
     paths: ProfilePaths,
     ringer: Arc<dyn Ringer>,
-    desktop: Option<Arc<DesktopRinger>>,
     secret_store: SecretStoreKind,
     signals: Arc<Signals>,
     current: Current,
 }
 
 impl WorkerBackend {
-    /// Workers for `paths` on `runtime`, ringing with `ringer` (connected to each worker when
-    /// it is `desktop`), waking the window through `signals`.
+    /// Workers for `paths` on `runtime`, ringing with `ringer`, waking the window through
+    /// `signals`. What the person does with a ring's notification (`answers`) goes to whichever
+    /// worker runs then.
     pub fn new(
         runtime: tokio::runtime::Handle,
         paths: ProfilePaths,
         ringer: Arc<dyn Ringer>,
-        desktop: Option<Arc<DesktopRinger>>,
+        answers: Option<UnboundedReceiver<RingAnswer>>,
         secret_store: SecretStoreKind,
         signals: Arc<Signals>,
     ) -> Self {
+        let current: Current = Arc::default();
+        if let Some(answers) = answers {
+            runtime.spawn(forward_answers(answers, current.clone()));
+        }
         Self {
             runtime,
             paths,
             ringer,
-            desktop,
             secret_store,
             signals,
-            current: Arc::default(),
+            current,
         }
     }
 
@@ -70,13 +73,26 @@ impl Backend for WorkerBackend {
         );
         let signals = self.signals.clone();
         let handle = matrix::spawn(config, Arc::new(move || signals.wake()));
-        if let Some(desktop) = &self.desktop {
-            desktop.connect(handle.commands.clone());
-        }
         if let Ok(mut current) = self.current.lock() {
             *current = Some((handle.commands.clone(), handle.task));
         }
         (handle.commands, handle.updates)
+    }
+}
+
+/// Hands Answer and Decline from notifications to the running worker.
+async fn forward_answers(mut answers: UnboundedReceiver<RingAnswer>, current: Current) {
+    while let Some(answer) = answers.recv().await {
+        let Some(command) = Command::from_ring_answer(answer) else {
+            continue;
+        };
+        let commands = current
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|(commands, _)| commands.clone()));
+        if commands.is_none_or(|c| c.send(command).is_err()) {
+            tracing::debug!("a ring was answered while no worker runs");
+        }
     }
 }
 
@@ -109,10 +125,12 @@ pub fn run(profile: &str, background: bool, started: Instant) -> Result<(), Stri
     let _entered = runtime.enter();
     let (settings, _) = Settings::load(&paths.config_file);
     let warn_signals = signals.clone();
+    let (answer_tx, answers) = tokio::sync::mpsc::unbounded_channel();
     let desktop = Arc::new(DesktopRinger::new(
         settings.ring.ringtone.as_deref(),
         settings.ring.volume,
         Arc::new(move |sentence| warn_signals.warn(sentence)),
+        answer_tx,
     ));
     // The tray comes up beside the window rather than delaying it; the task keeps it alive.
     let tray_signals = signals.clone();
@@ -123,8 +141,8 @@ pub fn run(profile: &str, background: bool, started: Instant) -> Result<(), Stri
     let backend = WorkerBackend::new(
         runtime.handle().clone(),
         paths.clone(),
-        desktop.clone(),
-        Some(desktop),
+        desktop,
+        Some(answers),
         secret_store,
         signals.clone(),
     );
@@ -166,8 +184,14 @@ pub fn run(profile: &str, background: bool, started: Instant) -> Result<(), Stri
     if let Some((commands, task)) = running
         && !task.is_finished()
     {
-        let _ = commands.send(Command::Quit);
-        let _ = runtime.block_on(tokio::time::timeout(Duration::from_secs(10), task));
+        // A worker that stopped meanwhile has nothing left to leave.
+        commands.send(Command::Quit).ok();
+        if runtime
+            .block_on(tokio::time::timeout(Duration::from_secs(10), task))
+            .is_err()
+        {
+            tracing::warn!("the worker did not stop within 10 s of the window closing");
+        }
     }
     result
         .map_err(|e| format!("The window could not be opened; is a desktop session running? ({e})"))

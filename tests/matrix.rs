@@ -228,7 +228,7 @@ async fn memberships_in_every_wire_form_appear_in_the_lobby() {
         "org.matrix.msc3401.call.member",
         a,
         json!({"memberships":[{"application":"m.call","call_id":"","scope":"m.room","device_id":"ARRAYDEV",
-            "expires":3600000,"created_ts":matrix::now_ms(),"membershipID":"old",
+            "expires":3600000,"created_ts":vestibule::clock::now_ms(),"membershipID":"old",
             "foci_active":[{"type":"livekit","livekit_service_url":SFU,"livekit_alias":room}]}]}),
     )
     .await
@@ -301,7 +301,7 @@ async fn forged_and_expired_memberships_are_not_shown() {
     .unwrap();
     // An expired membership of Alice's: joined 5 h ago with a 4 h lifetime.
     let mut expired = element_call_content(alice.user_id.as_str(), "EXPIRED", &room, "video");
-    expired["created_ts"] = json!(matrix::now_ms() - 5 * 3600 * 1000);
+    expired["created_ts"] = json!(vestibule::clock::now_ms() - 5 * 3600 * 1000);
     r.send_state_event_raw(
         "org.matrix.msc3401.call.member",
         &format!("_{}_EXPIRED_m.call", alice.user_id),
@@ -331,7 +331,7 @@ async fn our_join_is_published_in_both_forms_and_leave_clears_it() {
     let room = shared_room(&alice, &bob, RoomOpts::default()).await;
     let mut app = App::start(&bob).await;
     app.send(Command::Join {
-        room: room.to_string(),
+        room: room.to_owned().into(),
         intent: CallIntent::Video,
         notify: None,
         foci: vec![SFU.into()],
@@ -386,7 +386,7 @@ async fn our_join_is_published_in_both_forms_and_leave_clears_it() {
     );
 
     app.send(Command::Leave {
-        room: room.to_string(),
+        room: room.to_owned().into(),
     });
     app.lobby_where(&room, "left", |l| l.own == OwnCallState::NotJoined)
         .await;
@@ -430,7 +430,7 @@ async fn user_owned_state_keys_in_msc3757_rooms() {
     let room = shared_room(&alice, &bob, opts).await;
     let mut app = App::start(&bob).await;
     app.send(Command::Join {
-        room: room.to_string(),
+        room: room.to_owned().into(),
         intent: CallIntent::Audio,
         notify: None,
         foci: vec![],
@@ -458,14 +458,14 @@ async fn power_levels_decide_which_forms_we_publish() {
     let room = shared_room(&alice, &bob, opts).await;
     let mut app = App::start(&bob).await;
     app.send(Command::Join {
-        room: room.to_string(),
+        room: room.to_owned().into(),
         intent: CallIntent::Video,
         notify: None,
         foci: vec![],
     });
     let error = app
         .expect("the power-level sentence", |u| match u {
-            Update::Error { message } => Some(message.clone()),
+            Update::Error { message, .. } => Some(message.clone()),
             _ => None,
         })
         .await;
@@ -489,7 +489,7 @@ async fn power_levels_decide_which_forms_we_publish() {
         .unwrap();
     bob_waits_for_power_levels(&mut app, &room).await;
     app.send(Command::Join {
-        room: room.to_string(),
+        room: room.to_owned().into(),
         intent: CallIntent::Video,
         notify: None,
         foci: vec![],
@@ -661,7 +661,7 @@ async fn a_decline_from_our_other_device_stops_the_ring_and_ours_reaches_the_cal
     })
     .await;
     app.send(Command::Decline {
-        room: Some(dm.to_string()),
+        room: Some(dm.to_owned().into()),
     });
     app.expect("declined here", |u| {
         matches!(
@@ -743,7 +743,7 @@ async fn answering_joins_and_ringing_out_reaches_the_callee() {
     let mut app = App::start(&bob).await;
     // Bob rings Alice: he joins, then the ring relates to his membership.
     app.send(Command::Ring {
-        room: dm.to_string(),
+        room: dm.to_owned().into(),
         intent: CallIntent::Audio,
     });
     app.lobby_where(&dm, "joined", |l| l.own == OwnCallState::Joined)
@@ -772,7 +772,7 @@ async fn answering_joins_and_ringing_out_reaches_the_callee() {
     assert_eq!(member["sender"], bob.user_id.as_str());
     assert_eq!(member["content"]["device_id"], app.device_id.as_str());
     app.send(Command::Leave {
-        room: dm.to_string(),
+        room: dm.to_owned().into(),
     });
     app.lobby_where(&dm, "left", |l| l.own == OwnCallState::NotJoined)
         .await;
@@ -785,7 +785,7 @@ async fn answering_joins_and_ringing_out_reaches_the_callee() {
     })
     .await;
     app.send(Command::Answer {
-        room: dm.to_string(),
+        room: dm.to_owned(),
     });
     app.expect("answered", |u| {
         matches!(
@@ -876,7 +876,7 @@ async fn a_homeserver_restart_while_joined_ends_with_us_joined_and_the_lobby_cur
     let room = shared_room(&alice, &bob, RoomOpts::default()).await;
     let mut app = App::start_on(&hs.url, &bob).await;
     app.send(Command::Join {
-        room: room.to_string(),
+        room: room.to_owned().into(),
         intent: CallIntent::Video,
         notify: None,
         foci: vec![],
@@ -1007,7 +1007,7 @@ async fn a_session_signed_out_elsewhere_asks_for_a_new_sign_in() {
     }
     let message = app
         .expect("the sentence", |u| match u {
-            Update::Error { message } => Some(message.clone()),
+            Update::Error { message, .. } => Some(message.clone()),
             _ => None,
         })
         .await;

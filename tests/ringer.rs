@@ -269,7 +269,7 @@ async fn decline_and_answer_from_the_notification_reach_the_caller_and_a_missed_
             .event_id;
         let content = json!({"m.mentions":{"user_ids":[],"room":true},"notification_type":"ring",
             "m.relates_to":{"rel_type":"m.reference","event_id":member},
-            "sender_ts":vestibule::matrix::now_ms(),"lifetime":30000,"m.call.intent":"video"});
+            "sender_ts":vestibule::clock::now_ms(),"lifetime":30000,"m.call.intent":"video"});
         alice
             .room(&dm)
             .send_raw("org.matrix.msc4075.rtc.notification", content)
@@ -422,7 +422,7 @@ async fn each_missing_half_is_said_once_however_many_rings() {
             .unwrap()
             .event_id;
         let content = json!({"m.mentions":{"user_ids":[],"room":true},"notification_type":"ring",
-            "m.relates_to":{"rel_type":"m.reference","event_id":member},"sender_ts":vestibule::matrix::now_ms(),"lifetime":30000});
+            "m.relates_to":{"rel_type":"m.reference","event_id":member},"sender_ts":vestibule::clock::now_ms(),"lifetime":30000});
         alice
             .room(room)
             .send_raw("org.matrix.msc4075.rtc.notification", content)

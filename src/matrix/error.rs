@@ -8,6 +8,50 @@ use matrix_sdk::{ClientBuildError, HttpError};
 
 use crate::rtc::own::Failure;
 
+/// What went wrong with a command or a task of the worker; `Display` is the sentence a person
+/// reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkerError {
+    /// A command that needs a session came before signing in.
+    #[error("Not signed in.")]
+    NotSignedIn,
+    /// An alias that the homeserver could not resolve.
+    #[error("The room {room} could not be found: {reason}")]
+    RoomNotFound {
+        /// The alias as given.
+        room: String,
+        /// Why, as a sentence.
+        reason: String,
+    },
+    /// A room we are not in.
+    #[error("You are not in the room {0}.")]
+    NotInRoom(String),
+    /// A decline where nothing rings.
+    #[error("Nothing is ringing there.")]
+    NothingRinging,
+    /// The decline could not be sent.
+    #[error("The decline could not be sent: {0}")]
+    DeclineNotSent(String),
+    /// Our ring could not be sent.
+    #[error("The ring could not be sent: {0}")]
+    RingNotSent(String),
+    /// The power levels do not let us join: the sentence names the level it takes.
+    #[error("{0}")]
+    CallNotAllowed(String),
+    /// The homeserver refused or could not be reached, as a sentence.
+    #[error("{0}")]
+    Homeserver(String),
+    /// A restored session without a user.
+    #[error("The session has no user; sign in again.")]
+    NoUser,
+    /// The homeserver forgot our token: signed out from another device.
+    #[error("This session was signed out from another device; sign in again.")]
+    SignedOutElsewhere,
+    /// Restoring or removing the saved session failed, as a sentence.
+    #[error("{0}")]
+    Session(String),
+}
+
 /// Classifies an HTTP error for the own-membership machine.
 pub fn failure_of_http(err: &HttpError) -> Failure {
     if let Some(kind) = err.client_api_error_kind() {
@@ -75,6 +119,7 @@ pub fn failure_sentence(failure: &Failure) -> String {
         }
         Failure::Forbidden => "The homeserver did not allow this.".to_owned(),
         Failure::Unsupported => "The homeserver does not support this.".to_owned(),
+        Failure::NotInRoom => "You are no longer in this room.".to_owned(),
         Failure::Other(message) => format!("The homeserver refused: {message}."),
     }
 }

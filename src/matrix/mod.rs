@@ -1,13 +1,27 @@
-//! The Matrix side: a tokio worker that owns the SDK client and talks to the rest of the app
-//! only through [`Command`]s in and [`Update`]s out.
+//! The Matrix side: a tokio worker per profile that owns the SDK client and talks to the rest of
+//! the app only through [`Command`]s in and [`Update`]s out.
+//!
+//! [`worker`](self) holds the loop; each concept has its own file: `account` (signing in and
+//! out), `sync` (the sync loop, handing each room's events to the protocol core's reducer),
+//! `rooms` (the room registry, resolving ids and aliases, names and profiles), `membership`
+//! (joining and leaving, power levels), `ringing` (ring effects, answer, decline, our rings),
+//! `foci` (discovery and the health check), `lock` (one process per profile), `session` (the
+//! SDK client's sign-in, restore and sign-out) and `error` (sentences for what went wrong).
 
+mod account;
 pub mod error;
+mod foci;
+mod lock;
+mod membership;
+mod ringing;
+mod rooms;
 pub mod session;
+mod sync;
 mod types;
 mod worker;
 
-pub use types::{
-    Command, Connection, FocusInfo, FocusSource, OwnCallState, Profile, RingAlert, RoomLobby,
-    Update,
-};
-pub use worker::{Waker, WorkerConfig, WorkerHandle, now_ms, spawn};
+pub use crate::ring::RingAlert;
+pub use crate::rtc::focus_list::{FocusInfo, FocusSource};
+pub use error::WorkerError;
+pub use types::{Command, Connection, OwnCallState, Profile, RoomLobby, Update};
+pub use worker::{Waker, WorkerConfig, WorkerHandle, spawn};

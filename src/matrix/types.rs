@@ -5,10 +5,14 @@ use std::fmt;
 
 use serde::Serialize;
 
+use matrix_sdk::ruma::{OwnedRoomId, OwnedRoomOrAliasId, OwnedUserId};
+
 use crate::config::Settings;
+use crate::ring::{RingAlert, RingAnswer};
+use crate::rtc::focus_list::FocusInfo;
 use crate::rtc::own::OwnState;
 use crate::rtc::ring::{IncomingCall, NotifyKind, RingOutput, StopReason};
-use crate::rtc::{Call, CallIntent, Focus};
+use crate::rtc::{Call, CallIntent};
 
 /// What the UI or the CLI asks the worker to do.
 #[derive(Clone)]
@@ -28,7 +32,7 @@ pub enum Command {
     /// Join a room's call, optionally ringing or notifying the room.
     Join {
         /// Room id or alias.
-        room: String,
+        room: OwnedRoomOrAliasId,
         /// Audio or video.
         intent: CallIntent,
         /// Send a ring or a notification once joined; `None` sends nothing.
@@ -39,24 +43,24 @@ pub enum Command {
     /// Join and ring: `ring` in DMs, `notification` elsewhere.
     Ring {
         /// Room id or alias.
-        room: String,
+        room: OwnedRoomOrAliasId,
         /// Audio or video.
         intent: CallIntent,
     },
     /// Leave a room's call.
     Leave {
         /// Room id or alias.
-        room: String,
+        room: OwnedRoomOrAliasId,
     },
     /// Answer the ring of a room (joins its call).
     Answer {
         /// Room id.
-        room: String,
+        room: OwnedRoomId,
     },
     /// Decline the ring of a room, or every current ring.
     Decline {
         /// Room id or alias; `None` declines every ring.
-        room: Option<String>,
+        room: Option<OwnedRoomOrAliasId>,
     },
     /// Find the SFU foci the homeserver advertises, merged with the configured ones.
     DiscoverFoci,
@@ -72,12 +76,58 @@ pub enum Command {
     /// Look up the display names and avatars of users in a room ([`Update::Profiles`]).
     Profiles {
         /// Room id.
-        room: String,
+        room: OwnedRoomId,
         /// User ids.
-        users: Vec<String>,
+        users: Vec<OwnedUserId>,
     },
     /// Leave every call and stop.
     Quit,
+}
+
+impl Command {
+    /// The command's name, as errors report it (`join`, `decline`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Login { .. } => "login",
+            Self::Logout => "logout",
+            Self::Join { .. } => "join",
+            Self::Ring { .. } => "ring",
+            Self::Leave { .. } => "leave",
+            Self::Answer { .. } => "answer",
+            Self::Decline { .. } => "decline",
+            Self::DiscoverFoci => "discover_foci",
+            Self::CheckFocus { .. } => "check_focus",
+            Self::ApplySettings(_) => "apply_settings",
+            Self::TestRing => "test_ring",
+            Self::Profiles { .. } => "profiles",
+            Self::Quit => "quit",
+        }
+    }
+
+    /// The command for what the person did with a ring's notification; `None` when the room
+    /// id is not one.
+    pub fn from_ring_answer(answer: RingAnswer) -> Option<Self> {
+        Some(match answer {
+            RingAnswer::Answer { room_id } => Self::Answer {
+                room: OwnedRoomId::try_from(room_id).ok()?,
+            },
+            RingAnswer::Decline { room_id } => Self::Decline {
+                room: Some(OwnedRoomOrAliasId::try_from(room_id).ok()?),
+            },
+        })
+    }
+
+    /// Whether the command is about rooms, so it needs a session and the first sync.
+    pub fn is_about_rooms(&self) -> bool {
+        matches!(
+            self,
+            Self::Join { .. }
+                | Self::Ring { .. }
+                | Self::Leave { .. }
+                | Self::Answer { .. }
+                | Self::Decline { .. }
+        )
+    }
 }
 
 impl fmt::Debug for Command {
@@ -193,40 +243,6 @@ pub struct RoomLobby {
     pub own: OwnCallState,
 }
 
-/// A call ringing us, with the names to show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RingAlert {
-    /// The call.
-    pub call: IncomingCall,
-    /// The caller's display name.
-    pub caller_name: String,
-    /// The room's display name.
-    pub room_name: String,
-    /// Whether do-not-disturb or the room's mute keeps it silent.
-    pub muted: bool,
-}
-
-/// An SFU focus and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FocusInfo {
-    /// The focus.
-    pub focus: Focus,
-    /// Where it came from.
-    pub source: FocusSource,
-}
-
-/// Where a focus came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FocusSource {
-    /// The user's own list (config or command line).
-    User,
-    /// The homeserver's `rtc/transports` endpoint.
-    Transports,
-    /// The homeserver's `.well-known`.
-    WellKnown,
-}
-
 /// A room member's display name and avatar.
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Profile {
@@ -336,6 +352,12 @@ pub enum Update {
     Error {
         /// The sentence.
         message: String,
+        /// The command that failed (`join`, `decline`, …), when a command did.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        command: Option<&'static str>,
+        /// The room it was about, when known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room_id: Option<String>,
     },
     /// The worker stopped for good (e.g. another process holds the profile).
     Fatal {

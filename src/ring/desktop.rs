@@ -11,10 +11,9 @@ use std::sync::{Arc, Mutex};
 use notify_rust::{Hint, Notification, NotificationResponse, Timeout, Urgency};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::Ringer;
 use super::audio::{AudioEvent, AudioPlayer, Ringtone};
+use super::{AlertOrigin, RingAlert, RingAnswer, Ringer};
 use crate::config::APP_ID;
-use crate::matrix::{Command, RingAlert};
 use crate::rtc::CallIntent;
 use crate::rtc::ring::{IncomingCall, NotifyKind, StopReason};
 
@@ -34,7 +33,8 @@ pub struct DesktopRinger {
     /// them while running.
     sound: Mutex<(Option<PathBuf>, Ringtone, f32)>,
     runtime: tokio::runtime::Handle,
-    commands: Mutex<Option<UnboundedSender<Command>>>,
+    /// Where Answer and Decline from a notification go.
+    answers: UnboundedSender<RingAnswer>,
     shown: Arc<Mutex<HashMap<String, Shown>>>,
     warn: WarningSink,
     told_no_notifications: Arc<AtomicBool>,
@@ -42,8 +42,14 @@ pub struct DesktopRinger {
 
 impl DesktopRinger {
     /// A ringer playing `ringtone` (the built-in one when `None` or unusable, said through
-    /// `warn`) at `volume` (0.0–1.0). Must be created inside a tokio runtime.
-    pub fn new(ringtone: Option<&Path>, volume: f32, warn: WarningSink) -> Self {
+    /// `warn`) at `volume` (0.0–1.0), reporting what the person does with a notification to
+    /// `answers`. Must be created inside a tokio runtime.
+    pub fn new(
+        ringtone: Option<&Path>,
+        volume: f32,
+        warn: WarningSink,
+        answers: UnboundedSender<RingAnswer>,
+    ) -> Self {
         let (tone, problem) = Ringtone::chosen(ringtone);
         if let Some(sentence) = problem {
             warn(sentence);
@@ -59,17 +65,11 @@ impl DesktopRinger {
             audio,
             sound: Mutex::new((ringtone.map(Path::to_path_buf), tone, volume)),
             runtime: tokio::runtime::Handle::current(),
-            commands: Mutex::new(None),
+            answers,
             shown: Arc::new(Mutex::new(HashMap::new())),
             warn,
             told_no_notifications: Arc::new(AtomicBool::new(false)),
         }
-    }
-
-    /// Where Answer and Decline from a notification go: the worker's command channel.
-    pub fn connect(&self, commands: UnboundedSender<Command>) {
-        // A new worker (after signing out and in again) replaces the old one.
-        *lock(&self.commands) = Some(commands);
     }
 
     fn summary(call: &IncomingCall) -> &'static str {
@@ -115,16 +115,17 @@ impl Ringer for DesktopRinger {
                 Urgency::Normal
             });
         let shown = self.shown.clone();
-        let commands = lock(&self.commands).clone();
+        let answers = self.answers.clone();
         let warn = self.warn.clone();
         let told = self.told_no_notifications.clone();
-        let room = alert.call.room_id.clone();
+        let room_id = alert.call.room_id.clone();
+        let is_call = alert.origin == AlertOrigin::Call;
         self.runtime.spawn(async move {
             // Offer Answer and Decline only where the notification service shows actions.
             let capabilities = tokio::task::spawn_blocking(notify_rust::get_capabilities).await;
             let actions =
                 capabilities.is_ok_and(|c| c.is_ok_and(|c| c.iter().any(|c| c == "actions")));
-            if actions && room != super::TEST_ROOM {
+            if actions && is_call {
                 notification.action("answer", "Answer").action("decline", "Decline");
             }
             let handle = match notification.show_async().await {
@@ -151,18 +152,23 @@ impl Ringer for DesktopRinger {
             }
             handle
                 .wait_for_action_async(|action| {
-                    let command = match action {
-                        NotificationResponse::Default => Some(Command::Answer { room: room.clone() }),
+                    let room_id = room_id.clone();
+                    let answer = match action {
+                        NotificationResponse::Default if is_call => {
+                            Some(RingAnswer::Answer { room_id })
+                        }
                         NotificationResponse::Action(key) if key == "answer" => {
-                            Some(Command::Answer { room: room.clone() })
+                            Some(RingAnswer::Answer { room_id })
                         }
                         NotificationResponse::Action(key) if key == "decline" => {
-                            Some(Command::Decline { room: Some(room.clone()) })
+                            Some(RingAnswer::Decline { room_id })
                         }
                         _ => None,
                     };
-                    if let (Some(command), Some(commands)) = (command, &commands) {
-                        let _ = commands.send(command);
+                    if let Some(answer) = answer
+                        && answers.send(answer).is_err()
+                    {
+                        tracing::debug!("the ring was answered after Vestibule stopped listening");
                     }
                 })
                 .await;

@@ -14,7 +14,7 @@ use super::membership::{
     CallIntent, Membership, MembershipEvent, Rejection, SlotKey, WireForm, membership_type,
     parse_membership_event,
 };
-use super::{APPLICATION_CALL, SCOPE_ROOM};
+use super::{APPLICATION_CALL, RTC_MEMBER_STICKY, SCOPE_ROOM};
 
 /// Identifies one call in a room: application, call id and scope.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -186,6 +186,23 @@ impl Lobby {
         self.slots
             .iter()
             .map(|(k, v)| (k, v.memberships.as_slice()))
+    }
+
+    /// The state slots holding a membership of `user_id`'s `device_id`, active or not: what to
+    /// empty when leaving a call joined elsewhere on this device. Sticky memberships have no
+    /// state to empty (they lapse by themselves), so they are left out.
+    pub fn own_slots(&self, user_id: &str, device_id: &str) -> Vec<SlotKey> {
+        self.slots
+            .iter()
+            .filter(|(key, slot)| {
+                key.event_type != RTC_MEMBER_STICKY
+                    && slot
+                        .memberships
+                        .iter()
+                        .any(|m| m.user_id == user_id && m.device_id == device_id)
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     /// Every stored membership, active or not.

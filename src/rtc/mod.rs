@@ -5,12 +5,15 @@
 //! and get back decisions and the JSON to publish.
 
 pub mod focus;
+pub mod focus_list;
 pub mod json;
 pub mod lobby;
 pub mod membership;
 pub mod own;
+pub mod own_call;
 pub mod publish;
 pub mod ring;
+pub mod room;
 pub mod state_key;
 
 pub use focus::{Focus, FocusActive, FocusSelection};

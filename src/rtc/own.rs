@@ -114,6 +114,9 @@ pub enum Failure {
     /// The server does not support delayed events.
     #[error("delayed events unsupported")]
     Unsupported,
+    /// We are not in the room (any more): nothing was sent.
+    #[error("not in the room")]
+    NotInRoom,
     /// Anything else, with the server's words.
     #[error("{0}")]
     Other(String),

@@ -415,6 +415,11 @@ impl RingTracker {
         }
     }
 
+    /// Who we are.
+    pub fn me(&self) -> &Me {
+        &self.me
+    }
+
     /// The calls ringing or notifying us now (not those still waiting for their call).
     pub fn ringing(&self) -> impl Iterator<Item = &IncomingCall> {
         self.tracked

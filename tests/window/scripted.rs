@@ -162,6 +162,7 @@ fn alert(room_id: &str, event: &str) -> RingAlert {
         caller_name: "Carol".into(),
         room_name: "Carol (DM)".into(),
         muted: false,
+        origin: vestibule::ring::AlertOrigin::Call,
     }
 }
 

@@ -1,0 +1,202 @@
+//! The sync loop, and handing each room's part of a sync response to its reducer
+//! ([`CallRoom::apply_sync`](crate::rtc::room::CallRoom::apply_sync)).
+
+use std::time::Duration;
+
+use matrix_sdk::Client;
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::ruma::OwnedRoomId;
+use matrix_sdk::ruma::api::error::ErrorKind;
+use matrix_sdk::sync::{JoinedRoomUpdate, State, SyncResponse};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::error::sentence;
+use super::rooms::room_name;
+use super::types::{Connection, Update};
+use super::worker::{Internal, Worker};
+use crate::clock::now_ms;
+use crate::rtc::room::RoomSync;
+
+/// The longest wait between two tries while the homeserver cannot be reached.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl Worker {
+    /// Takes one sync response: every joined room's events through its reducer, rooms we
+    /// joined or left, then the ring decisions and the changed lobbies.
+    pub(super) async fn on_sync(&mut self, response: SyncResponse) {
+        let now = now_ms();
+        let Some(client) = self.client() else { return };
+        let mut changed: Vec<OwnedRoomId> = Vec::new();
+        let mut rings = Vec::new();
+        for (room_id, update) in response.rooms.joined {
+            if !self.rooms.contains(&room_id)
+                && let Some(room) = client.get_room(&room_id)
+            {
+                // A room joined since the last sync: its whole state is in the store now, and
+                // its timeline may hold a live ring.
+                self.rooms.insert(&room, now).await;
+                changed.push(room_id.clone());
+            }
+            let (Some(account), Some(entry)) =
+                (self.account.as_mut(), self.rooms.get_mut(&room_id))
+            else {
+                continue;
+            };
+            let (state, timeline, state_is_after) = room_events(&update);
+            tracing::trace!(
+                "{room_id}: {} state events ({}), {} timeline events",
+                state.len(),
+                if state_is_after { "after" } else { "before" },
+                timeline.len()
+            );
+            let sync = RoomSync {
+                state: &state,
+                timeline: &timeline,
+                state_is_after,
+            };
+            let changes = entry
+                .call
+                .apply_sync(room_id.as_str(), sync, &mut account.tracker, now);
+            for reason in &changes.ignored {
+                tracing::debug!("{room_id}: ignored {reason}");
+            }
+            let mut room_changed = changes.lobby_changed;
+            if changes.name_may_change
+                && let Some(room) = client.get_room(&room_id)
+            {
+                let name = room_name(&room).await;
+                if name != entry.name {
+                    entry.name = name;
+                    room_changed = true;
+                }
+            }
+            rings.extend(changes.rings);
+            if room_changed {
+                changed.push(room_id);
+            }
+        }
+        for room_id in response.rooms.left.keys() {
+            if self.rooms.remove(room_id) {
+                changed.push(room_id.clone());
+            }
+        }
+        self.handle_ring_outputs(rings).await;
+        if self.first_sync_done() {
+            for room_id in &changed {
+                self.send_lobby(room_id);
+            }
+        } else {
+            self.on_first_sync().await;
+        }
+        self.out.send(Update::Connection {
+            connection: Connection::Online,
+        });
+    }
+
+    fn first_sync_done(&self) -> bool {
+        self.account.as_ref().is_some_and(|a| a.synced)
+    }
+
+    /// After the first sync we know our rooms: carry out the commands that waited for it and
+    /// send every lobby.
+    async fn on_first_sync(&mut self) {
+        if let Some(account) = self.account.as_mut() {
+            account.synced = true;
+        }
+        for cmd in std::mem::take(&mut self.waiting_for_sync) {
+            Box::pin(self.on_command(cmd)).await;
+        }
+        self.out.send(Update::Rooms {
+            rooms: self.rooms.sorted_snapshots(),
+        });
+    }
+
+    /// Time passed: lapsed memberships leave their lobbies and rings run out.
+    pub(super) async fn on_tick(&mut self) {
+        let now = now_ms();
+        let Some(account) = self.account.as_mut() else {
+            return;
+        };
+        let mut rings = Vec::new();
+        let mut changed = Vec::new();
+        for (room_id, entry) in self.rooms.iter_mut() {
+            let changes = entry.call.tick(room_id.as_str(), &mut account.tracker, now);
+            if changes.lobby_changed {
+                changed.push(room_id.clone());
+            }
+            rings.extend(changes.rings);
+        }
+        rings.extend(account.tracker.tick(now));
+        self.handle_ring_outputs(rings).await;
+        for room_id in changed {
+            self.send_lobby(&room_id);
+        }
+    }
+}
+
+/// A room's state and timeline events as JSON, and whether the state is the state after the
+/// timeline. Events that are not JSON objects are left out.
+fn room_events(update: &JoinedRoomUpdate) -> (Vec<Value>, Vec<Value>, bool) {
+    let (state, state_is_after) = match &update.state {
+        State::After(events) => (events, true),
+        State::Before(events) => (events, false),
+    };
+    let state = state
+        .iter()
+        .filter_map(|raw| raw.deserialize_as::<Value>().ok())
+        .collect();
+    let timeline = update
+        .timeline
+        .events
+        .iter()
+        .filter_map(|event| event.raw().deserialize_as::<Value>().ok())
+        .collect();
+    (state, timeline, state_is_after)
+}
+
+/// Syncs until the loop is gone or the session ended, with back-off while the homeserver
+/// cannot be reached.
+pub(super) async fn sync_loop(
+    client: Client,
+    tx: mpsc::UnboundedSender<Internal>,
+    timeout: Duration,
+) {
+    let mut first = true;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        // The first sync returns at once so the lobbies show quickly.
+        let settings =
+            SyncSettings::default().timeout(if first { Duration::ZERO } else { timeout });
+        let message = match client.sync_once(settings).await {
+            Ok(response) => {
+                first = false;
+                backoff = Duration::from_secs(1);
+                Internal::Sync(Box::new(response))
+            }
+            Err(e)
+                if matches!(
+                    e.client_api_error_kind(),
+                    Some(ErrorKind::UnknownToken { .. })
+                ) =>
+            {
+                // Signed out elsewhere: syncing again cannot help. The loop hears of it, or
+                // is gone already.
+                tx.send(Internal::SessionEnded).ok();
+                return;
+            }
+            Err(e) => Internal::SyncFailed {
+                reason: sentence(&e),
+                retry_in: backoff,
+            },
+        };
+        let failed = matches!(message, Internal::SyncFailed { .. });
+        if tx.send(message).is_err() {
+            return;
+        }
+        if failed {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! One room as MatrixRTC sees it: its lobby and our own call in it, fed one sync at a time.
+//!
+//! [`CallRoom::apply_sync`] is the room's reducer: it takes the room's state and timeline events
+//! of one sync response as JSON, with `now_ms`, routes each to the rule it concerns (memberships,
+//! room members, names, notifications, declines, redactions) and answers with what changed and
+//! the ring decisions. The worker only moves the bytes and carries out what comes back.
+
+use serde_json::Value;
+
+use super::lobby::Lobby;
+use super::membership::{MembershipEvent, is_membership_type};
+use super::own_call::{OwnCall, OwnCallEffect};
+use super::ring::{
+    Me, NotificationEvent, RingOutput, RingTracker, is_decline_type, is_notification_type,
+    parse_decline, parse_notification,
+};
+
+/// What one room's sync brought.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomSync<'a> {
+    /// The room's state events. With `state_is_after` they are the whole state after the
+    /// timeline; without, the state before it, and state events in the timeline come on top.
+    pub state: &'a [Value],
+    /// The room's timeline events, oldest first.
+    pub timeline: &'a [Value],
+    /// Whether `state` is the state after the timeline (`state_after`, MSC4222).
+    pub state_is_after: bool,
+}
+
+/// What changed in a room, and what to do about rings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomChanges {
+    /// The room's calls changed (show the lobby again).
+    pub lobby_changed: bool,
+    /// A member, name or alias event arrived: the room's display name may have changed.
+    pub name_may_change: bool,
+    /// Ring decisions, in order.
+    pub rings: Vec<RingOutput>,
+    /// Events that were not taken, each with why (for the debug log).
+    pub ignored: Vec<String>,
+}
+
+/// A room's lobby and our part in its call.
+#[derive(Debug, Clone, Default)]
+pub struct CallRoom {
+    lobby: Lobby,
+    own: Option<OwnCall>,
+}
+
+impl CallRoom {
+    /// A room whose calls are `lobby` and that we are not in the call of.
+    pub fn new(lobby: Lobby) -> Self {
+        Self { lobby, own: None }
+    }
+
+    /// The room's calls.
+    pub fn lobby(&self) -> &Lobby {
+        &self.lobby
+    }
+
+    /// Our part in the call, while we are in it or on our way in or out.
+    pub fn own(&self) -> Option<&OwnCall> {
+        self.own.as_ref()
+    }
+
+    /// Our part in the call, to join again, leave or report a response.
+    pub fn own_mut(&mut self) -> Option<&mut OwnCall> {
+        self.own.as_mut()
+    }
+
+    /// Starts (or, with `None`, forgets) our part in the call.
+    pub fn set_own(&mut self, own: Option<OwnCall>) {
+        self.own = own;
+    }
+
+    /// Takes one sync of the room: updates the lobby and our own call, and decides on rings
+    /// with `tracker` (one per account: it remembers what rang in every room).
+    pub fn apply_sync(
+        &mut self,
+        room_id: &str,
+        sync: RoomSync<'_>,
+        tracker: &mut RingTracker,
+        now_ms: u64,
+    ) -> RoomChanges {
+        let mut changes = RoomChanges::default();
+        let me = tracker.me().clone();
+        for event in sync.state {
+            self.route_state(event, &me, now_ms, &mut changes);
+        }
+        let mut notifications = Vec::new();
+        for event in sync.timeline {
+            let event_type = event_type(event);
+            let is_state = event.get("state_key").is_some();
+            if is_state {
+                // State in the timeline counts only on top of the state before it.
+                if !sync.state_is_after {
+                    self.route_state(event, &me, now_ms, &mut changes);
+                }
+            } else if is_membership_type(event_type) {
+                // The sticky form: a membership without a state key.
+                changes.lobby_changed |= self.apply_membership(event, now_ms, &mut changes.ignored);
+            } else if is_notification_type(event_type) {
+                notifications.push(event);
+            } else if is_decline_type(event_type) {
+                let content = event.get("content").unwrap_or(&Value::Null);
+                let sender = event.get("sender").and_then(Value::as_str).unwrap_or("");
+                match parse_decline(event_type, content) {
+                    Ok(declined) => changes
+                        .rings
+                        .extend(tracker.on_decline(room_id, sender, &declined, now_ms)),
+                    Err(e) => changes.ignored.push(format!("a decline: {e}")),
+                }
+            } else if event_type == "m.room.redaction" {
+                let redacts = event
+                    .get("redacts")
+                    .or_else(|| event.pointer("/content/redacts"))
+                    .and_then(Value::as_str);
+                if let Some(redacts) = redacts {
+                    changes.rings.extend(tracker.on_redaction(room_id, redacts));
+                }
+            }
+        }
+        if changes.lobby_changed {
+            changes
+                .rings
+                .extend(tracker.on_lobby(room_id, &self.lobby, now_ms));
+        }
+        for event in notifications {
+            let Some(notification) = NotificationEvent::from_event_json(event) else {
+                continue;
+            };
+            match parse_notification(&notification) {
+                Ok(n) => {
+                    changes
+                        .rings
+                        .push(tracker.on_notification(room_id, &n, &self.lobby, now_ms))
+                }
+                Err(e) => changes.ignored.push(format!("a notification: {e}")),
+            }
+        }
+        changes
+    }
+
+    /// Routes one state event: memberships to the lobby and our own call, room members to
+    /// the lobby (only joined users count), and what names the room to `name_may_change`.
+    fn route_state(&mut self, event: &Value, me: &Me, now_ms: u64, changes: &mut RoomChanges) {
+        let event_type = event_type(event);
+        if is_membership_type(event_type) {
+            changes.lobby_changed |= self.apply_membership(event, now_ms, &mut changes.ignored);
+            if let (Some(own), Some(ev)) =
+                (self.own.as_mut(), MembershipEvent::from_event_json(event))
+            {
+                own.on_membership_event(&ev, me);
+            }
+        } else if event_type == "m.room.member" {
+            let joined =
+                event.pointer("/content/membership").and_then(Value::as_str) == Some("join");
+            if let Some(user) = event.get("state_key").and_then(Value::as_str) {
+                changes.lobby_changed |= self.lobby.set_room_membership(user, joined, now_ms);
+            }
+            changes.name_may_change = true;
+        } else if matches!(event_type, "m.room.name" | "m.room.canonical_alias") {
+            changes.name_may_change = true;
+        }
+    }
+
+    /// Applies one membership event; returns whether the calls changed. A forged or malformed
+    /// event still replaced its slot, so it counts as a change.
+    fn apply_membership(&mut self, event: &Value, now_ms: u64, ignored: &mut Vec<String>) -> bool {
+        let Some(ev) = MembershipEvent::from_event_json(event) else {
+            ignored.push("a membership event without type, sender or content".to_owned());
+            return false;
+        };
+        match self.lobby.apply(&ev, now_ms) {
+            Ok(changed) => changed,
+            Err(reason) => {
+                ignored.push(format!("a membership event from {}: {reason}", ev.sender));
+                true
+            }
+        }
+    }
+
+    /// Re-derives the calls at `now_ms` when a membership lapsed, and re-checks the room's
+    /// rings then.
+    pub fn tick(&mut self, room_id: &str, tracker: &mut RingTracker, now_ms: u64) -> RoomChanges {
+        let mut changes = RoomChanges::default();
+        if self.lobby.tick(now_ms) {
+            changes.lobby_changed = true;
+            changes.rings = tracker.on_lobby(room_id, &self.lobby, now_ms);
+        }
+        changes
+    }
+
+    /// Polls our own call (see [`OwnCall::poll`]) and forgets it once it has nothing left to do.
+    pub fn poll_own(&mut self, now_ms: u64, me: &Me) -> Vec<OwnCallEffect> {
+        let Some(own) = self.own.as_mut() else {
+            return Vec::new();
+        };
+        let effects = own.poll(now_ms, &self.lobby, me);
+        if own.is_idle() {
+            self.own = None;
+        }
+        effects
+    }
+
+    /// When something in the room is next due by itself (ms since the epoch): a membership
+    /// lapsing or our own call's next request.
+    pub fn next_wakeup_ms(&self) -> Option<u64> {
+        let own = self.own.as_ref().and_then(OwnCall::next_wakeup_ms);
+        self.lobby.next_expiry_ms().into_iter().chain(own).min()
+    }
+}
+
+fn event_type(event: &Value) -> &str {
+    event
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
