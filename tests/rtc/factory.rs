@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use vestibule::rtc::membership::MembershipEvent;
 use vestibule::rtc::ring::NotificationEvent;
-use vestibule::rtc::{CALL_MEMBER, RTC_MEMBER, RTC_MEMBER_STICKY, RTC_NOTIFICATION};
+use vestibule::rtc::{CALL_MEMBER, RTC_DECLINE, RTC_MEMBER, RTC_MEMBER_STICKY, RTC_NOTIFICATION};
 
 pub const ALICE: &str = "@alice:example.org";
 pub const BOB: &str = "@bob:example.org";
@@ -72,6 +72,27 @@ impl Ev {
     pub fn left(mut self) -> Self {
         self.content = json!({});
         self
+    }
+
+    pub fn id(mut self, id: &str) -> Self {
+        self.event_id = id.to_owned();
+        self
+    }
+
+    /// The whole event as the homeserver serves it in a sync.
+    pub fn json(&self) -> Value {
+        let mut event = whole_event(
+            &self.event_type,
+            self.state_key.as_deref(),
+            &self.sender,
+            self.content.clone(),
+            &self.event_id,
+        );
+        event["origin_server_ts"] = json!(self.origin_server_ts);
+        if let Some(duration) = self.sticky_duration_ms {
+            event["msc4354_sticky"] = json!({ "duration_ms": duration });
+        }
+        event
     }
 }
 
@@ -197,6 +218,19 @@ impl NotifEv {
         self.origin_server_ts = ts;
         self
     }
+
+    /// The whole event as the homeserver serves it in a sync.
+    pub fn json(&self) -> Value {
+        let mut event = whole_event(
+            &self.event_type,
+            None,
+            &self.sender,
+            self.content.clone(),
+            &self.event_id,
+        );
+        event["origin_server_ts"] = json!(self.origin_server_ts);
+        event
+    }
 }
 
 /// js-sdk's ring (MATRIXRTC.md §3) from `sender`, sent at `sender_ts`.
@@ -210,4 +244,91 @@ pub fn ring_from(sender: &str, sender_ts: u64) -> NotifEv {
          "sender_ts":sender_ts,"lifetime":30000,"m.call.intent":"audio"}),
         origin_server_ts: sender_ts + 30,
     }
+}
+
+/// A whole event as the homeserver serves it: `type`, `state_key` (state events only), `sender`,
+/// `content`, `origin_server_ts` (`T0`) and `event_id`.
+pub fn whole_event(
+    event_type: &str,
+    state_key: Option<&str>,
+    sender: &str,
+    content: Value,
+    event_id: &str,
+) -> Value {
+    let mut event = json!({"type":event_type,"sender":sender,"content":content,
+        "origin_server_ts":T0,"event_id":event_id});
+    if let Some(key) = state_key {
+        event["state_key"] = json!(key);
+    }
+    event
+}
+
+/// `user`'s `m.room.member` event with `membership` (`join`, `leave`, `ban`, ...).
+pub fn room_member(user: &str, membership: &str) -> Value {
+    whole_event(
+        "m.room.member",
+        Some(user),
+        user,
+        json!({ "membership": membership }),
+        &format!("$member-{}-{membership}", readable_id(user, "")),
+    )
+}
+
+/// An `m.room.name` event naming the room `name`.
+pub fn room_name(sender: &str, name: &str) -> Value {
+    whole_event(
+        "m.room.name",
+        Some(""),
+        sender,
+        json!({ "name": name }),
+        &format!("$name-{}", readable_id(sender, "")),
+    )
+}
+
+/// An `m.room.canonical_alias` event.
+pub fn canonical_alias(sender: &str, alias: &str) -> Value {
+    whole_event(
+        "m.room.canonical_alias",
+        Some(""),
+        sender,
+        json!({ "alias": alias }),
+        &format!("$alias-{}", readable_id(sender, "")),
+    )
+}
+
+/// js-sdk's decline (MATRIXRTC.md §3) from `sender` of the notification `notification_id`.
+pub fn decline_from(sender: &str, notification_id: &str) -> Value {
+    whole_event(
+        RTC_DECLINE,
+        None,
+        sender,
+        json!({"m.relates_to":{"rel_type":"m.reference","event_id":notification_id},
+         "msc4354_sticky_key":notification_id}),
+        &format!(
+            "$decline-{}",
+            readable_id(sender, notification_id.trim_start_matches('$'))
+        ),
+    )
+}
+
+/// An `m.room.redaction` of `redacts` as room version 11 sends it (`content.redacts`).
+pub fn redaction(sender: &str, redacts: &str) -> Value {
+    whole_event(
+        "m.room.redaction",
+        None,
+        sender,
+        json!({ "redacts": redacts }),
+        &format!(
+            "$redaction-{}",
+            readable_id(sender, redacts.trim_start_matches('$'))
+        ),
+    )
+}
+
+/// An `m.room.redaction` of `redacts` as rooms before version 11 send it (top-level `redacts`).
+pub fn legacy_redaction(sender: &str, redacts: &str) -> Value {
+    let mut event = redaction(sender, redacts);
+    event["content"] = json!({});
+    event["redacts"] = json!(redacts);
+    event
 }
