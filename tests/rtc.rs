@@ -5,6 +5,7 @@ mod rtc {
     mod lobby;
     mod membership;
     mod own;
+    mod own_call;
     mod properties;
     mod publish;
     mod ring;
