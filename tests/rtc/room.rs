@@ -647,6 +647,31 @@ fn a_redaction_of_the_ring_stops_it() {
 }
 
 #[test]
+#[ignore = "bug: a redaction in the same sync as its notification is handled before the deferred \
+            notification, which then rings"]
+fn a_ring_redacted_in_the_same_sync_does_not_ring() {
+    let mut room = CallRoom::default();
+    let mut t = tracker();
+    let changes = sync(
+        &mut room,
+        &mut t,
+        &[session(ALICE, "A").json()],
+        &[ring_from(ALICE, T0).json(), redaction(ALICE, "$notif1")],
+        false,
+        NOW,
+    );
+    assert!(
+        !changes
+            .rings
+            .iter()
+            .any(|r| matches!(r, RingOutput::Ring(_) | RingOutput::Notify(_))),
+        "{:?}",
+        changes.rings
+    );
+    assert_eq!(t.ringing().count(), 0);
+}
+
+#[test]
 fn a_ring_served_already_redacted_does_not_ring() {
     // The server prunes a redacted event's content when it serves it.
     let mut pruned = ring_from(ALICE, T0).json();
