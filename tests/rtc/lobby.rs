@@ -1,7 +1,7 @@
 //! Deriving a room's calls from its memberships.
 
 use serde_json::json;
-use vestibule::rtc::{CallKey, Lobby, WireForm};
+use vestibule::rtc::{CALL_MEMBER, CallKey, Lobby, RTC_MEMBER, SlotKey, WireForm};
 
 use super::factory::*;
 
@@ -272,4 +272,96 @@ fn stale_state_never_brings_a_member_back() {
             .unwrap()
     );
     assert!(lobby.calls().is_empty());
+}
+
+#[test]
+fn own_slots_are_the_state_slots_of_one_device() {
+    let slot = |event_type: &'static str, key: &str| SlotKey {
+        event_type,
+        key: key.to_owned(),
+    };
+    let session_slot = slot(CALL_MEMBER, "_@me:example.org_MYDEV_m.call");
+    let rtc_slot = slot(RTC_MEMBER, "_@me:example.org_m1");
+    let array_slot = slot(CALL_MEMBER, ME);
+    let later = |e: Ev| e.at(T0 + 5);
+    let cases: [(&str, Vec<Ev>, Vec<SlotKey>); 13] = [
+        ("nothing", vec![], vec![]),
+        (
+            "the session form",
+            vec![session(ME, "MYDEV")],
+            vec![session_slot.clone()],
+        ),
+        (
+            "the brief's form",
+            vec![rtc_member(ME, "MYDEV", "m1")],
+            vec![rtc_slot.clone()],
+        ),
+        (
+            "the array form with another device beside",
+            vec![array(ME, &["PHONE", "MYDEV"])],
+            vec![array_slot.clone()],
+        ),
+        (
+            "every state form at once",
+            vec![
+                session(ME, "MYDEV"),
+                rtc_member(ME, "MYDEV", "m1"),
+                array(ME, &["MYDEV"]),
+                sticky(ME, "MYDEV"),
+            ],
+            vec![array_slot, session_slot.clone(), rtc_slot.clone()],
+        ),
+        (
+            "expired, but still in the room's state",
+            vec![session(ME, "MYDEV").set("expires", json!(1_000))],
+            vec![session_slot.clone()],
+        ),
+        ("a sticky membership", vec![sticky(ME, "MYDEV")], vec![]),
+        (
+            "a sticky m.rtc.member (no state key)",
+            vec![Ev {
+                event_type: RTC_MEMBER.into(),
+                ..sticky(ME, "MYDEV")
+            }],
+            vec![],
+        ),
+        ("another device of ours", vec![session(ME, "PHONE")], vec![]),
+        (
+            "the array form without this device",
+            vec![array(ME, &["PHONE"])],
+            vec![],
+        ),
+        (
+            "someone else's device of the same id",
+            vec![session(ALICE, "MYDEV"), rtc_member(ALICE, "MYDEV", "m1")],
+            vec![],
+        ),
+        (
+            "emptied",
+            vec![
+                session(ME, "MYDEV"),
+                later(session(ME, "MYDEV").left()),
+                rtc_member(ME, "MYDEV", "m1"),
+                later(rtc_member(ME, "MYDEV", "m1").left()),
+            ],
+            vec![],
+        ),
+        (
+            "emptied in one form, still in the other",
+            vec![
+                session(ME, "MYDEV"),
+                later(session(ME, "MYDEV").left()),
+                rtc_member(ME, "MYDEV", "m1"),
+            ],
+            vec![rtc_slot],
+        ),
+    ];
+    for (name, events, mut expected) in cases {
+        let (lobby, rejected) = Lobby::from_events(events.iter().map(Ev::event), T0 + 2_000);
+        assert!(rejected.is_empty(), "{name}: {rejected:?}");
+        let mut slots = lobby.own_slots(ME, "MYDEV");
+        slots.sort();
+        expected.sort();
+        assert_eq!(slots, expected, "{name}");
+    }
 }
