@@ -288,46 +288,8 @@ impl CliSession {
 
     async fn drive(&mut self, cmd: Cmd, password: Option<String>) -> Result<(), String> {
         match cmd {
-            Cmd::Login { homeserver, user } => {
-                let mut asked = false;
-                loop {
-                    match self.next().await? {
-                        Update::NeedsLogin => {
-                            asked = true;
-                            self.send(Command::Login {
-                                homeserver: homeserver.clone(),
-                                user: user.clone(),
-                                password: password.clone().unwrap_or_default(),
-                            });
-                        }
-                        Update::SignedIn { user_id, .. } if !asked => {
-                            return Err(format!(
-                                "This profile is already signed in as {user_id}: run `vestibule logout` first, or use --profile."
-                            ));
-                        }
-                        Update::SignedIn { user_id, device_id } => {
-                            println!("Signed in as {user_id} (device {device_id}).");
-                            return Ok(());
-                        }
-                        Update::LoginFailed { reason } => return Err(reason),
-                        _ => {}
-                    }
-                }
-            }
-            Cmd::Logout => {
-                let (user_id, _) = self.signed_in().await?;
-                self.send(Command::Logout);
-                loop {
-                    match self.next().await? {
-                        Update::SignedOut => {
-                            println!("Signed out {user_id}.");
-                            return Ok(());
-                        }
-                        Update::Error { message, .. } => return Err(message),
-                        _ => {}
-                    }
-                }
-            }
+            Cmd::Login { homeserver, user } => self.login(homeserver, user, password).await,
+            Cmd::Logout => self.logout().await,
             Cmd::Lobbies { json } => {
                 self.signed_in().await?;
                 let rooms = self.first_rooms().await?;
@@ -393,6 +355,55 @@ impl CliSession {
                 }
             }
             Cmd::Inspect { .. } | Cmd::TestRing { .. } => Ok(()),
+        }
+    }
+
+    /// Signs in with a password, unless the profile is signed in already.
+    async fn login(
+        &mut self,
+        homeserver: String,
+        user: String,
+        password: Option<String>,
+    ) -> Result<(), String> {
+        let mut asked = false;
+        loop {
+            match self.next().await? {
+                Update::NeedsLogin => {
+                    asked = true;
+                    self.send(Command::Login {
+                        homeserver: homeserver.clone(),
+                        user: user.clone(),
+                        password: password.clone().unwrap_or_default(),
+                    });
+                }
+                Update::SignedIn { user_id, .. } if !asked => {
+                    return Err(format!(
+                        "This profile is already signed in as {user_id}: run `vestibule logout` first, or use --profile."
+                    ));
+                }
+                Update::SignedIn { user_id, device_id } => {
+                    println!("Signed in as {user_id} (device {device_id}).");
+                    return Ok(());
+                }
+                Update::LoginFailed { reason } => return Err(reason),
+                _ => {}
+            }
+        }
+    }
+
+    /// Signs out the profile's account.
+    async fn logout(&mut self) -> Result<(), String> {
+        let (user_id, _) = self.signed_in().await?;
+        self.send(Command::Logout);
+        loop {
+            match self.next().await? {
+                Update::SignedOut => {
+                    println!("Signed out {user_id}.");
+                    return Ok(());
+                }
+                Update::Error { message, .. } => return Err(message),
+                _ => {}
+            }
         }
     }
 

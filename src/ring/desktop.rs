@@ -81,6 +81,101 @@ impl DesktopRinger {
     }
 }
 
+/// The notification of an incoming call (critical for a ring, normal for a notification).
+fn incoming_notification(alert: &RingAlert) -> Notification {
+    let mut notification = Notification::new();
+    notification
+        .appname(APP_ID)
+        .hint(Hint::DesktopEntry(APP_ID.into()))
+        .summary(DesktopRinger::summary(&alert.call))
+        .body(&format!("{} in {}", alert.caller_name, alert.room_name))
+        .icon(APP_ID)
+        .hint(Hint::Category("call.incoming".into()))
+        .timeout(Timeout::Never)
+        .urgency(if alert.call.kind == NotifyKind::Ring {
+            Urgency::Critical
+        } else {
+            Urgency::Normal
+        });
+    notification
+}
+
+/// A ring's notification on its way to the screen, and what it needs there.
+struct Showing {
+    notification: Notification,
+    /// The notification event id the ring is shown under.
+    id: String,
+    room_id: String,
+    /// A real call (else a test ring, which offers no actions).
+    is_call: bool,
+    shown: Arc<Mutex<HashMap<String, Shown>>>,
+    answers: UnboundedSender<RingAnswer>,
+    warn: WarningSink,
+    told_no_notifications: Arc<AtomicBool>,
+}
+
+impl Showing {
+    /// Shows the notification and reports Answer or Decline, unless the ring stopped meanwhile.
+    async fn run(mut self) {
+        // Offer Answer and Decline only where the notification service shows actions.
+        let capabilities = tokio::task::spawn_blocking(notify_rust::get_capabilities).await;
+        let actions = capabilities.is_ok_and(|c| c.is_ok_and(|c| c.iter().any(|c| c == "actions")));
+        if actions && self.is_call {
+            self.notification
+                .action("answer", "Answer")
+                .action("decline", "Decline");
+        }
+        let handle = match self.notification.show_async().await {
+            Ok(handle) => Arc::new(handle),
+            Err(e) => {
+                tracing::debug!("no notification service: {e}");
+                if !self.told_no_notifications.swap(true, Ordering::Relaxed) {
+                    (self.warn)(
+                        "No notification service is running: calls will ring but show no notification."
+                            .into(),
+                    );
+                }
+                return;
+            }
+        };
+        let still_ringing = match lock(&self.shown).get_mut(&self.id) {
+            Some(entry) => {
+                entry.handle = Some(handle.clone());
+                true
+            }
+            None => false,
+        };
+        if !still_ringing {
+            // The ring stopped while the notification was on its way.
+            handle.close_async().await;
+            return;
+        }
+        let (room_id, is_call, answers) = (self.room_id, self.is_call, self.answers);
+        handle
+            .wait_for_action_async(|action| {
+                let room_id = room_id.clone();
+                let answer = match action {
+                    NotificationResponse::Default if is_call => {
+                        Some(RingAnswer::Answer { room_id })
+                    }
+                    NotificationResponse::Action(key) if key == "answer" => {
+                        Some(RingAnswer::Answer { room_id })
+                    }
+                    NotificationResponse::Action(key) if key == "decline" => {
+                        Some(RingAnswer::Decline { room_id })
+                    }
+                    _ => None,
+                };
+                if let Some(answer) = answer
+                    && answers.send(answer).is_err()
+                {
+                    tracing::debug!("the ring was answered after Vestibule stopped listening");
+                }
+            })
+            .await;
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere while holding the lock leaves plain data behind: keep using it.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -100,79 +195,17 @@ impl Ringer for DesktopRinger {
                 handle: None,
             },
         );
-        let mut notification = Notification::new();
-        notification
-            .appname(APP_ID)
-            .hint(Hint::DesktopEntry(APP_ID.into()))
-            .summary(Self::summary(&alert.call))
-            .body(&format!("{} in {}", alert.caller_name, alert.room_name))
-            .icon(APP_ID)
-            .hint(Hint::Category("call.incoming".into()))
-            .timeout(Timeout::Never)
-            .urgency(if alert.call.kind == NotifyKind::Ring {
-                Urgency::Critical
-            } else {
-                Urgency::Normal
-            });
-        let shown = self.shown.clone();
-        let answers = self.answers.clone();
-        let warn = self.warn.clone();
-        let told = self.told_no_notifications.clone();
-        let room_id = alert.call.room_id.clone();
-        let is_call = alert.origin == AlertOrigin::Call;
-        self.runtime.spawn(async move {
-            // Offer Answer and Decline only where the notification service shows actions.
-            let capabilities = tokio::task::spawn_blocking(notify_rust::get_capabilities).await;
-            let actions =
-                capabilities.is_ok_and(|c| c.is_ok_and(|c| c.iter().any(|c| c == "actions")));
-            if actions && is_call {
-                notification.action("answer", "Answer").action("decline", "Decline");
-            }
-            let handle = match notification.show_async().await {
-                Ok(handle) => Arc::new(handle),
-                Err(e) => {
-                    tracing::debug!("no notification service: {e}");
-                    if !told.swap(true, Ordering::Relaxed) {
-                        warn("No notification service is running: calls will ring but show no notification.".into());
-                    }
-                    return;
-                }
-            };
-            let still_ringing = match lock(&shown).get_mut(&id) {
-                Some(entry) => {
-                    entry.handle = Some(handle.clone());
-                    true
-                }
-                None => false,
-            };
-            if !still_ringing {
-                // The ring stopped while the notification was on its way.
-                handle.close_async().await;
-                return;
-            }
-            handle
-                .wait_for_action_async(|action| {
-                    let room_id = room_id.clone();
-                    let answer = match action {
-                        NotificationResponse::Default if is_call => {
-                            Some(RingAnswer::Answer { room_id })
-                        }
-                        NotificationResponse::Action(key) if key == "answer" => {
-                            Some(RingAnswer::Answer { room_id })
-                        }
-                        NotificationResponse::Action(key) if key == "decline" => {
-                            Some(RingAnswer::Decline { room_id })
-                        }
-                        _ => None,
-                    };
-                    if let Some(answer) = answer
-                        && answers.send(answer).is_err()
-                    {
-                        tracing::debug!("the ring was answered after Vestibule stopped listening");
-                    }
-                })
-                .await;
-        });
+        let shown = Showing {
+            notification: incoming_notification(alert),
+            id,
+            room_id: alert.call.room_id.clone(),
+            is_call: alert.origin == AlertOrigin::Call,
+            shown: self.shown.clone(),
+            answers: self.answers.clone(),
+            warn: self.warn.clone(),
+            told_no_notifications: self.told_no_notifications.clone(),
+        };
+        self.runtime.spawn(shown.run());
     }
 
     fn configure(&self, ringtone: Option<&Path>, volume: f32) {

@@ -9,6 +9,7 @@ pub mod focus_list;
 pub mod json;
 pub mod lobby;
 pub mod membership;
+pub mod notification;
 pub mod own;
 pub mod own_call;
 pub mod publish;
