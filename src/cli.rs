@@ -650,11 +650,16 @@ fn print_update(update: &Update) {
         Update::Rooms { rooms } => print_rooms(rooms, false),
         Update::Lobby { lobby } => print_rooms(std::slice::from_ref(lobby), false),
         Update::Ringing { alert } => println!(
-            "{} {} is calling in {}{}",
+            "{} {} is calling in {}{}{}",
             bold("Ringing:"),
             alert.caller_name,
             alert.room_name,
-            if alert.muted { " (muted)" } else { "" }
+            if alert.muted { " (muted)" } else { "" },
+            alert
+                .call
+                .quieted
+                .map(|why| format!(" (quietly: {why})"))
+                .unwrap_or_default()
         ),
         Update::RingStopped { call, reason } => {
             println!("Stopped ringing in {}: {reason}.", call.room_id)

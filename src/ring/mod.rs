@@ -53,6 +53,7 @@ impl RingAlert {
                 intent: Some(CallIntent::Audio),
                 call: CallKey::room_call(),
                 expires_at_ms,
+                quieted: None,
             },
             caller_name: "Vestibule".into(),
             room_name: "a test ring".into(),

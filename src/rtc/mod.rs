@@ -12,6 +12,7 @@ pub mod membership;
 pub mod notification;
 pub mod own;
 pub mod own_call;
+pub mod power;
 pub mod publish;
 pub mod ring;
 pub mod room;

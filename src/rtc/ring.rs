@@ -18,6 +18,7 @@ pub use super::notification::{
     NotificationForm, NotifyKind, RingParseError, SENDER_TS_SKEW_MS, is_decline_type,
     is_notification_type, parse_decline, parse_notification,
 };
+use super::power::PowerLevels;
 
 /// Who we are: rings from us are ignored, our devices in a call stop a ring.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,31 @@ pub struct IncomingCall {
     pub call: CallKey,
     /// When it stops ringing on its own (ms since the epoch).
     pub expires_at_ms: u64,
+    /// Why a `ring` only notifies (then `kind` is [`NotifyKind::Notification`]): the sender is
+    /// not someone who may ring us aloud (MATRIXRTC.md §3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quieted: Option<QuietReason>,
+}
+
+/// Why a ring shows only as a quiet notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum QuietReason {
+    /// Not a direct chat, we are not mentioned by user id, and the sender may not notify `@room`.
+    #[error("the sender may not ring the whole room")]
+    MayNotRingRoom,
+    /// The sender holds no live membership of the call they ring for.
+    #[error("the caller is not in the call")]
+    CallerNotInCall,
+}
+
+/// What the room says about the people in it when a ring or redaction arrives.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomTrust<'a> {
+    /// A direct chat (`m.direct`, or exactly two joined members): the other member may ring.
+    pub direct: bool,
+    /// The room's power levels.
+    pub power: &'a PowerLevels,
 }
 
 /// Why a notification does not ring.
@@ -80,6 +106,9 @@ pub enum IgnoreReason {
     /// It was redacted while waiting for its call.
     #[error("redacted")]
     Redacted,
+    /// The sender rang in this room less than a minute ago: a flood rings once.
+    #[error("the sender rang here moments ago")]
+    RingFlood,
 }
 
 /// Why a ring stopped.
@@ -173,7 +202,12 @@ pub struct RingTracker {
     /// Calls that rang, with the call's start time then: later notifications for the same call
     /// (a call started no later) do not ring.
     rang: HashMap<(String, CallKey), u64>,
+    /// When each (room, sender) last got a notification past the checks: a flood rings once.
+    last_ring: HashMap<(String, String), u64>,
 }
+
+/// How long after a sender's ring in a room their next one there is ignored.
+pub const RING_FLOOD_WINDOW_MS: u64 = 60_000;
 
 impl RingTracker {
     /// A tracker for our account and device.
@@ -184,6 +218,7 @@ impl RingTracker {
             seen: HashMap::new(),
             declined_early: HashMap::new(),
             rang: HashMap::new(),
+            last_ring: HashMap::new(),
         }
     }
 
@@ -206,6 +241,7 @@ impl RingTracker {
         room_id: &str,
         n: &Notification,
         lobby: &Lobby,
+        trust: RoomTrust<'_>,
         now_ms: u64,
     ) -> RingOutput {
         let expires_at_ms = match self.admit(room_id, n, lobby, now_ms) {
@@ -218,6 +254,9 @@ impl RingTracker {
                 };
             }
         };
+        let may_ring_aloud = trust.direct
+            || n.mentioned_users.contains(&self.me.user_id)
+            || trust.power.may_notify_room(&n.sender);
         let incoming = IncomingCall {
             room_id: room_id.to_owned(),
             notification_event_id: n.event_id.clone(),
@@ -226,6 +265,8 @@ impl RingTracker {
             intent: n.intent.clone(),
             call: n.call.clone(),
             expires_at_ms,
+            quieted: (n.kind == NotifyKind::Ring && !may_ring_aloud)
+                .then_some(QuietReason::MayNotRingRoom),
         };
         match lobby.call(&n.call) {
             Some(call) => {
@@ -268,7 +309,7 @@ impl RingTracker {
         if self.seen.contains_key(&n.event_id) {
             return Err(IgnoreReason::Duplicate);
         }
-        let expires_at_ms = n.expires_at_ms();
+        let expires_at_ms = n.expires_at_ms_by(now_ms);
         if now_ms >= expires_at_ms {
             return Err(IgnoreReason::Expired);
         }
@@ -299,6 +340,13 @@ impl RingTracker {
         if call.is_some_and(|c| c.has_user(&self.me.user_id)) {
             return Err(IgnoreReason::AlreadyInCall);
         }
+        self.last_ring
+            .retain(|_, at| now_ms < at.saturating_add(RING_FLOOD_WINDOW_MS));
+        let sender_key = (room_id.to_owned(), n.sender.clone());
+        if self.last_ring.contains_key(&sender_key) {
+            return Err(IgnoreReason::RingFlood);
+        }
+        self.last_ring.insert(sender_key, now_ms);
         Ok(expires_at_ms)
     }
 
@@ -306,10 +354,16 @@ impl RingTracker {
     /// tells this call from a later one in the same room.
     fn start(
         &mut self,
-        incoming: IncomingCall,
+        mut incoming: IncomingCall,
         caller_seen: bool,
         call_started_ts: u64,
     ) -> RingOutput {
+        if incoming.kind == NotifyKind::Ring && incoming.quieted.is_none() && !caller_seen {
+            incoming.quieted = Some(QuietReason::CallerNotInCall);
+        }
+        if incoming.quieted.is_some() {
+            incoming.kind = NotifyKind::Notification;
+        }
         self.rang.insert(
             (incoming.room_id.clone(), incoming.call.clone()),
             call_started_ts,
@@ -423,10 +477,22 @@ impl RingTracker {
         stopped
     }
 
-    /// Handles the redaction of `event_id` in `room_id`.
-    pub fn on_redaction(&mut self, room_id: &str, event_id: &str) -> Vec<RingOutput> {
+    /// Handles the redaction of `event_id` in `room_id` by `sender`: it stops a ring only when
+    /// it comes from the ring's sender or from someone allowed to redact others' events.
+    pub fn on_redaction(
+        &mut self,
+        room_id: &str,
+        event_id: &str,
+        sender: &str,
+        trust: RoomTrust<'_>,
+    ) -> Vec<RingOutput> {
+        let may_redact = |caller: &str| caller == sender || trust.power.may_redact_others(sender);
         self.remove_where(
-            |t| t.incoming.room_id == room_id && t.incoming.notification_event_id == event_id,
+            |t| {
+                t.incoming.room_id == room_id
+                    && t.incoming.notification_event_id == event_id
+                    && may_redact(&t.incoming.caller)
+            },
             StopReason::Redacted,
             IgnoreReason::Redacted,
         )
