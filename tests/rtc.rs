@@ -8,4 +8,5 @@ mod rtc {
     mod properties;
     mod publish;
     mod ring;
+    mod trust;
 }
