@@ -106,8 +106,8 @@ pub enum IgnoreReason {
     /// It was redacted while waiting for its call.
     #[error("redacted")]
     Redacted,
-    /// The sender rang in this room less than a minute ago: a flood rings once.
-    #[error("the sender rang here moments ago")]
+    /// The sender rang in this room too often lately ([`RING_FLOOD_BUDGET`]).
+    #[error("the sender rang here too often")]
     RingFlood,
 }
 
@@ -202,12 +202,16 @@ pub struct RingTracker {
     /// Calls that rang, with the call's start time then: later notifications for the same call
     /// (a call started no later) do not ring.
     rang: HashMap<(String, CallKey), u64>,
-    /// When each (room, sender) last got a notification past the checks: a flood rings once.
-    last_ring: HashMap<(String, String), u64>,
+    /// When each (room, sender)'s recent notifications got past the checks, oldest first: a
+    /// flood (leave, join, ring, again and again) rings a few times, not for ever.
+    recent_rings: HashMap<(String, String), Vec<u64>>,
 }
 
-/// How long after a sender's ring in a room their next one there is ignored.
-pub const RING_FLOOD_WINDOW_MS: u64 = 60_000;
+/// How long a ring counts against its sender's budget in a room.
+pub const RING_FLOOD_WINDOW_MS: u64 = 10 * 60_000;
+/// How many rings one sender may make in one room within [`RING_FLOOD_WINDOW_MS`]: enough to
+/// call back twice after a decline or a dropped call, not enough to keep a room ringing.
+pub const RING_FLOOD_BUDGET: usize = 3;
 
 impl RingTracker {
     /// A tracker for our account and device.
@@ -218,7 +222,7 @@ impl RingTracker {
             seen: HashMap::new(),
             declined_early: HashMap::new(),
             rang: HashMap::new(),
-            last_ring: HashMap::new(),
+            recent_rings: HashMap::new(),
         }
     }
 
@@ -340,13 +344,18 @@ impl RingTracker {
         if call.is_some_and(|c| c.has_user(&self.me.user_id)) {
             return Err(IgnoreReason::AlreadyInCall);
         }
-        self.last_ring
-            .retain(|_, at| now_ms < at.saturating_add(RING_FLOOD_WINDOW_MS));
-        let sender_key = (room_id.to_owned(), n.sender.clone());
-        if self.last_ring.contains_key(&sender_key) {
+        self.recent_rings.retain(|_, times| {
+            times.retain(|at| now_ms < at.saturating_add(RING_FLOOD_WINDOW_MS));
+            !times.is_empty()
+        });
+        let recent = self
+            .recent_rings
+            .entry((room_id.to_owned(), n.sender.clone()))
+            .or_default();
+        if recent.len() >= RING_FLOOD_BUDGET {
             return Err(IgnoreReason::RingFlood);
         }
-        self.last_ring.insert(sender_key, now_ms);
+        recent.push(now_ms);
         Ok(expires_at_ms)
     }
 
