@@ -5,6 +5,7 @@
 
 pub mod audio;
 pub mod desktop;
+pub mod notification;
 
 use std::path::Path;
 
