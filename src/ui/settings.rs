@@ -8,6 +8,7 @@ use egui::{RichText, Ui};
 
 use super::{LIVE, icon_button, space, weak};
 use crate::config::Settings;
+use crate::rtc::focus_list::{move_focus, parse_focus_url, shown_order};
 use crate::rtc::publish::PublishForm;
 
 /// What the settings view keeps between frames.
@@ -34,38 +35,6 @@ pub enum SettingsAction {
     SetAutostart(bool),
     /// Sign out of the account.
     SignOut,
-}
-
-/// The foci as shown: the user's own, best first, then the discovered ones not among them.
-pub fn focus_list(user: &[String], discovered: &[String]) -> Vec<String> {
-    let mut list = user.to_vec();
-    for url in discovered {
-        if !list.contains(url) {
-            list.push(url.clone());
-        }
-    }
-    list
-}
-
-/// Moves entry `from` of the shown list to `to`; the whole new order becomes the user's
-/// preference, so a discovered focus moved up stays where it was put.
-pub fn move_focus(user: &mut Vec<String>, discovered: &[String], from: usize, to: usize) {
-    let mut list = focus_list(user, discovered);
-    if from >= list.len() || to >= list.len() {
-        return;
-    }
-    let url = list.remove(from);
-    list.insert(to, url);
-    *user = list;
-}
-
-/// Normalises a typed focus URL; `None` when it is not an http(s) URL.
-pub fn parse_focus_url(text: &str) -> Option<String> {
-    let url = text.trim().trim_end_matches('/');
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    (!rest.is_empty() && !rest.contains(char::is_whitespace)).then(|| url.to_owned())
 }
 
 /// The settings view.
@@ -137,7 +106,7 @@ fn foci_ui(
         ui,
         "Calls you start use the first focus that works; calls you join use the call's own.",
     ));
-    let list = focus_list(&settings.calls.foci, discovered_order);
+    let list = shown_order(&settings.calls.foci, discovered_order);
     if list.is_empty() {
         ui.label("No focus yet: your homeserver advertises none. Add one by URL below.");
     }
@@ -318,39 +287,5 @@ fn publish_ui(ui: &mut Ui, settings: &mut Settings, actions: &mut Vec<SettingsAc
         .changed()
     {
         actions.push(SettingsAction::Changed);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| (*x).to_owned()).collect()
-    }
-
-    #[test]
-    fn moving_a_discovered_focus_pins_the_order() {
-        let mut user = s(&["https://a"]);
-        let found = s(&["https://a", "https://b", "https://c"]);
-        assert_eq!(
-            focus_list(&user, &found),
-            s(&["https://a", "https://b", "https://c"])
-        );
-        move_focus(&mut user, &found, 2, 1);
-        assert_eq!(user, s(&["https://a", "https://c", "https://b"]));
-        move_focus(&mut user, &found, 0, 5);
-        assert_eq!(user, s(&["https://a", "https://c", "https://b"]));
-    }
-
-    #[test]
-    fn focus_urls_must_be_http() {
-        assert_eq!(
-            parse_focus_url(" https://sfu.example.org/ "),
-            Some("https://sfu.example.org".into())
-        );
-        assert_eq!(parse_focus_url("sfu.example.org"), None);
-        assert_eq!(parse_focus_url("https://"), None);
-        assert_eq!(parse_focus_url("https://a b"), None);
     }
 }
