@@ -22,8 +22,9 @@ use crate::ui::lobby::{LobbyAction, LobbyContext, lobby_ui};
 use crate::ui::login::{LoginForm, login_ui, restoring_ui};
 use crate::ui::rooms::{ordered_rooms, room_list_ui};
 use crate::ui::settings::{SettingsAction, SettingsView, settings_ui};
+use crate::ui::space;
 use crate::ui::status::{Banner, StatusAction, banners_ui, status_ui};
-use crate::ui::{elapsed_changes_in_ms, space};
+use crate::wording::elapsed_changes_in_ms;
 
 /// Which screen the window shows.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use egui::{RichText, Ui};
 
-use super::{LIVE, avatar_ui, elapsed_text, space, weak};
+use super::{LIVE, avatar_ui, space, weak};
 use crate::matrix::{OwnCallState, Profile, RoomLobby};
 use crate::rtc::{CallIntent, Participant};
+use crate::wording::{elapsed_text, own_state_sentence};
 
 /// What the user asked for in a lobby.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,17 +43,6 @@ pub struct LobbyContext<'a> {
     pub me: Option<&'a str>,
 }
 
-/// A sentence for our own state.
-pub fn own_state_text(own: &OwnCallState) -> String {
-    match own {
-        OwnCallState::NotJoined => "You are not in this call.".into(),
-        OwnCallState::Joining => "Joining…".into(),
-        OwnCallState::Joined => "You are in this call.".into(),
-        OwnCallState::Leaving => "Leaving…".into(),
-        OwnCallState::Failed { reason } => format!("Joining failed: {reason}"),
-    }
-}
-
 /// The lobby; `video` is the user's audio/video choice for joining, kept by the caller.
 pub fn lobby_ui(
     ui: &mut Ui,
@@ -79,7 +69,7 @@ pub fn lobby_ui(
         if matches!(lobby.own, OwnCallState::Joining | OwnCallState::Leaving) {
             ui.spinner();
         }
-        ui.label(RichText::new(own_state_text(&lobby.own)).color(state_colour));
+        ui.label(RichText::new(own_state_sentence(&lobby.own)).color(state_colour));
     });
     let intent = if *video {
         CallIntent::Video

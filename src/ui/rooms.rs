@@ -5,9 +5,10 @@ use std::collections::HashSet;
 use egui::text::LayoutJob;
 use egui::{FontId, TextFormat, Ui};
 
-use super::{ALERT, LIVE, elapsed_text, space};
+use super::{ALERT, LIVE, space};
 use crate::matrix::RoomLobby;
 use crate::rtc::CallIntent;
+use crate::wording::elapsed_text;
 
 /// The participants of a room's busiest call, its intent and its start, when it has one.
 pub fn call_summary(lobby: &RoomLobby) -> Option<(usize, Option<&CallIntent>, u64)> {
