@@ -21,7 +21,7 @@ use crate::ui::incoming::{IncomingAction, incoming_ui};
 use crate::ui::lobby::{LobbyAction, LobbyContext, lobby_ui};
 use crate::ui::login::{LoginForm, login_ui, restoring_ui};
 use crate::ui::rooms::{ordered_rooms, room_list_ui};
-use crate::ui::settings::{SettingsAction, SettingsView, settings_ui};
+use crate::ui::settings::{SettingsAction, SettingsContext, SettingsView, settings_ui};
 use crate::ui::space;
 use crate::ui::status::{Banner, StatusAction, banners_ui, status_ui};
 use crate::wording::elapsed_changes_in_ms;
@@ -542,15 +542,15 @@ impl VestibuleApp {
             .collect();
         let discovered_order = self.model.discovered_order();
         let autostart = self.autostart.as_ref().is_some_and(Autostart::is_enabled);
-        let actions = settings_ui(
-            ui,
-            &mut self.model.settings,
-            &mut self.model.settings_view,
-            &self.model.discovered,
-            &discovered_order,
-            &names,
+        let cx = SettingsContext {
+            settings: &mut self.model.settings,
+            view: &mut self.model.settings_view,
+            discovered: &self.model.discovered,
+            discovered_order: &discovered_order,
+            room_names: &names,
             autostart,
-        );
+        };
+        let actions = settings_ui(ui, cx);
         for action in actions {
             match action {
                 SettingsAction::Changed => self.settings_changed(),
