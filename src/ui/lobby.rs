@@ -29,6 +29,8 @@ pub enum LobbyAction {
     OpenWebClient,
     /// Mute or unmute this room's rings.
     SetMuted(bool),
+    /// Join with video, or audio only.
+    SetVideo(bool),
 }
 
 /// What the lobby view needs besides the lobby itself.
@@ -41,19 +43,16 @@ pub struct LobbyContext<'a> {
     pub muted: bool,
     /// Our own user id.
     pub me: Option<&'a str>,
+    /// The user's audio/video choice for joining.
+    pub video: bool,
 }
 
-/// The lobby; `video` is the user's audio/video choice for joining, kept by the caller.
-pub fn lobby_ui(
-    ui: &mut Ui,
-    lobby: &RoomLobby,
-    video: &mut bool,
-    cx: &LobbyContext<'_>,
-) -> Vec<LobbyAction> {
+/// The lobby.
+pub fn lobby_ui(ui: &mut Ui, lobby: &RoomLobby, cx: &LobbyContext<'_>) -> Vec<LobbyAction> {
     let mut actions = Vec::new();
     header_ui(ui, lobby);
     own_state_ui(ui, &lobby.own);
-    ui.horizontal_wrapped(|ui| actions_ui(ui, lobby, video, cx, &mut actions));
+    ui.horizontal_wrapped(|ui| actions_ui(ui, lobby, cx, &mut actions));
     ui.add_space(space::M);
     ui.separator();
 
@@ -104,7 +103,6 @@ fn own_state_ui(ui: &mut Ui, own: &OwnCallState) {
 fn actions_ui(
     ui: &mut Ui,
     lobby: &RoomLobby,
-    video: &mut bool,
     cx: &LobbyContext<'_>,
     actions: &mut Vec<LobbyAction>,
 ) {
@@ -114,7 +112,7 @@ fn actions_ui(
             actions.push(LobbyAction::Leave);
         }
     } else {
-        join_ui(ui, lobby, video, actions);
+        join_ui(ui, lobby, cx.video, actions);
     }
     if ui
         .button("Open in Element Call")
@@ -133,8 +131,8 @@ fn actions_ui(
 }
 
 /// Join (or start) and Ring (or notify the room), and the audio/video choice for them.
-fn join_ui(ui: &mut Ui, lobby: &RoomLobby, video: &mut bool, actions: &mut Vec<LobbyAction>) {
-    let intent = if *video {
+fn join_ui(ui: &mut Ui, lobby: &RoomLobby, video: bool, actions: &mut Vec<LobbyAction>) {
+    let intent = if video {
         CallIntent::Video
     } else {
         CallIntent::Audio
@@ -169,7 +167,10 @@ fn join_ui(ui: &mut Ui, lobby: &RoomLobby, video: &mut bool, actions: &mut Vec<L
     {
         actions.push(LobbyAction::Ring { intent });
     }
-    ui.checkbox(video, "Video");
+    let mut video = video;
+    if ui.checkbox(&mut video, "Video").changed() {
+        actions.push(LobbyAction::SetVideo(video));
+    }
 }
 
 /// One call: its kind, size and age, its application when it is not a plain call, and who is
