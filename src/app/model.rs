@@ -467,6 +467,7 @@ mod tests {
                 intent: None,
                 call: CallKey::room_call(),
                 expires_at_ms: 30_000,
+                quieted: None,
             },
             caller_name: "Carol".into(),
             room_name: "Alpha".into(),

@@ -11,8 +11,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::desktop::WarningSink;
 use super::{AlertOrigin, RingAlert, RingAnswer};
 use crate::config::APP_ID;
-use crate::rtc::CallIntent;
 use crate::rtc::ring::NotifyKind;
+use crate::wording::incoming_title;
 
 /// A ring on screen: its alert and, once shown, the notification it is shown in.
 pub(super) struct Shown {
@@ -80,11 +80,7 @@ pub fn escape_markup(text: &str) -> String {
 
 fn summary(alerts: &[RingAlert]) -> String {
     match alerts {
-        [alert] => match alert.call.intent {
-            Some(CallIntent::Video) => "Incoming video call".to_owned(),
-            Some(CallIntent::Audio) => "Incoming audio call".to_owned(),
-            _ => "Incoming call".to_owned(),
-        },
+        [alert] => incoming_title(alert.call.intent.as_ref()).to_owned(),
         many => format!("{} incoming calls", many.len()),
     }
 }
