@@ -54,6 +54,7 @@ fn alert(n: usize) -> (IncomingCall, RingAlert) {
         intent: Some(CallIntent::Video),
         call: CallKey::room_call(),
         expires_at_ms: u64::MAX,
+        quieted: None,
     };
     let alert = RingAlert {
         call: call.clone(),

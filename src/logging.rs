@@ -40,10 +40,11 @@ pub fn init(log_file: Option<PathBuf>) {
         )
     });
     // A second initialisation (tests) keeps the first.
-    let _ = tracing_subscriber::registry()
+    tracing_subscriber::registry()
         .with(stderr)
         .with(file)
-        .try_init();
+        .try_init()
+        .ok();
 }
 
 /// A log file that rotates itself when it grows past its limit.

@@ -30,7 +30,7 @@ impl Signals {
     /// The window's context, so that signals can wake it.
     pub fn set_context(&self, ctx: &egui::Context) {
         // Set once, by the window that starts first; later calls change nothing.
-        let _ = self.ctx.set(ctx.clone());
+        self.ctx.set(ctx.clone()).ok();
     }
 
     /// Wakes the window (its logic runs even when it is hidden).
@@ -96,7 +96,7 @@ impl Drop for InstanceListener {
     fn drop(&mut self) {
         // The socket file is ours; a later start must not find a dead one (it would be
         // replaced anyway).
-        let _ = std::fs::remove_file(&self.path);
+        std::fs::remove_file(&self.path).ok();
     }
 }
 
@@ -160,7 +160,7 @@ pub fn claim_instance(data_dir: &Path, signals: Arc<Signals>) -> Result<Claim, S
         return Ok(Claim::AlreadyRunning);
     }
     // Nobody answers: whatever file is there is left from a crash.
-    let _ = std::fs::remove_file(&path);
+    std::fs::remove_file(&path).ok();
     if let Some(dir) = path.parent() {
         crate::config::create_private_dir(dir).map_err(|e| e.to_string())?;
     }
@@ -177,11 +177,11 @@ pub fn claim_instance(data_dir: &Path, signals: Arc<Signals>) -> Result<Claim, S
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 // A start that connects and says nothing does not hold up the next one.
-                let _ = stream.set_read_timeout(Some(INSTANCE_TIMEOUT));
+                stream.set_read_timeout(Some(INSTANCE_TIMEOUT)).ok();
                 let mut line = String::new();
                 if BufReader::new(&stream).read_line(&mut line).is_ok() && line.trim() == "show" {
                     signals.request_show();
-                    let _ = stream.write_all(b"ok\n");
+                    stream.write_all(b"ok\n").ok();
                 }
             }
         })
@@ -369,7 +369,7 @@ mod tests {
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("vestibule-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::remove_dir_all(&dir).ok();
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }

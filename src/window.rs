@@ -124,20 +124,8 @@ pub fn run(profile: &str, background: bool, started: Instant) -> Result<(), Stri
         .map_err(|e| format!("Could not start: {e}."))?;
     let _entered = runtime.enter();
     let (settings, _) = Settings::load(&paths.config_file);
-    let warn_signals = signals.clone();
-    let (answer_tx, answers) = tokio::sync::mpsc::unbounded_channel();
-    let desktop = Arc::new(DesktopRinger::new(
-        settings.ring.ringtone.as_deref(),
-        settings.ring.volume,
-        Arc::new(move |sentence| warn_signals.warn(sentence)),
-        answer_tx,
-    ));
-    // The tray comes up beside the window rather than delaying it; the task keeps it alive.
-    let tray_signals = signals.clone();
-    runtime.spawn(async move {
-        let _tray = shell::spawn_tray(tray_signals).await;
-        std::future::pending::<()>().await;
-    });
+    let (desktop, answers) = desktop_ringer(&settings, &signals);
+    spawn_tray(&runtime, signals.clone());
     let backend = WorkerBackend::new(
         runtime.handle().clone(),
         paths.clone(),
@@ -147,23 +135,11 @@ pub fn run(profile: &str, background: bool, started: Instant) -> Result<(), Stri
         signals.clone(),
     );
     let current = backend.current();
-    let mut viewport = egui::ViewportBuilder::default()
-        .with_title("Vestibule")
-        .with_app_id(APP_ID)
-        .with_inner_size([1000.0, 680.0])
-        .with_min_inner_size([560.0, 400.0]);
-    if let Some(icon) = window_icon() {
-        viewport = viewport.with_icon(icon);
-    }
-    let options = eframe::NativeOptions {
-        viewport,
-        ..Default::default()
-    };
     let autostart = Autostart::for_user(profile);
     let config_file = paths.config_file.clone();
     let result = eframe::run_native(
         APP_ID,
-        options,
+        native_options(),
         Box::new(move |cc| {
             Ok(Box::new(
                 VestibuleApp::new(
@@ -180,6 +156,54 @@ pub fn run(profile: &str, background: bool, started: Instant) -> Result<(), Stri
         }),
     );
     // The window is gone: make sure the worker has left its calls before the process ends.
+    stop_worker(&runtime, &current);
+    result
+        .map_err(|e| format!("The window could not be opened; is a desktop session running? ({e})"))
+}
+
+/// The desktop ringer with the saved ringtone and volume, warning through `signals`, and the
+/// answers people give its notifications.
+fn desktop_ringer(
+    settings: &Settings,
+    signals: &Arc<Signals>,
+) -> (Arc<DesktopRinger>, UnboundedReceiver<RingAnswer>) {
+    let warn_signals = signals.clone();
+    let (answer_tx, answers) = tokio::sync::mpsc::unbounded_channel();
+    let desktop = Arc::new(DesktopRinger::new(
+        settings.ring.ringtone.as_deref(),
+        settings.ring.volume,
+        Arc::new(move |sentence| warn_signals.warn(sentence)),
+        answer_tx,
+    ));
+    (desktop, answers)
+}
+
+/// Brings the tray up beside the window rather than delaying it; the task keeps it alive.
+fn spawn_tray(runtime: &tokio::runtime::Runtime, signals: Arc<Signals>) {
+    runtime.spawn(async move {
+        let _tray = shell::spawn_tray(signals).await;
+        std::future::pending::<()>().await;
+    });
+}
+
+/// The window's title, app id, size and icon.
+fn native_options() -> eframe::NativeOptions {
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("Vestibule")
+        .with_app_id(APP_ID)
+        .with_inner_size([1000.0, 680.0])
+        .with_min_inner_size([560.0, 400.0]);
+    if let Some(icon) = window_icon() {
+        viewport = viewport.with_icon(icon);
+    }
+    eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    }
+}
+
+/// Has the worker still running leave its calls, waiting for it up to 10 s.
+fn stop_worker(runtime: &tokio::runtime::Runtime, current: &Current) {
     let running = current.lock().ok().and_then(|mut c| c.take());
     if let Some((commands, task)) = running
         && !task.is_finished()
@@ -193,6 +217,4 @@ pub fn run(profile: &str, background: bool, started: Instant) -> Result<(), Stri
             tracing::warn!("the worker did not stop within 10 s of the window closing");
         }
     }
-    result
-        .map_err(|e| format!("The window could not be opened; is a desktop session running? ({e})"))
 }

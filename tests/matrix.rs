@@ -21,7 +21,7 @@ use vestibule::matrix::{
     self, Command, Connection, OwnCallState, RingAlert, RoomLobby, Update, WorkerConfig,
 };
 use vestibule::ring::{RecordingRinger, RingerEvent};
-use vestibule::rtc::ring::{IgnoreReason, RingOutput, StopReason};
+use vestibule::rtc::ring::{IgnoreReason, NotifyKind, QuietReason, RingOutput, StopReason};
 use vestibule::rtc::{CallIntent, Participant};
 use vestibule::secrets::SecretStoreKind;
 
@@ -599,6 +599,71 @@ async fn rings_in_and_stops_when_the_caller_leaves() {
     assert!(app.ringer.events().iter().any(
         |e| matches!(e, RingerEvent::Stopped(c, _) if c.notification_event_id == notification)
     ));
+    app.quit().await;
+}
+
+/// A room Alice creates for `others`, all joined: a group room, not a direct chat.
+async fn group_room(alice: &TestUser, others: &[&TestUser]) -> matrix_sdk::ruma::OwnedRoomId {
+    let invite: Vec<_> = others.iter().map(|u| u.user_id.as_ref()).collect();
+    let room = alice.create_call_room(&invite, RoomOpts::default()).await;
+    for user in others {
+        user.sync_once().await;
+        user.join(&room).await;
+    }
+    alice.sync_once().await;
+    room
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_at_power_level_0_rings_a_group_room_only_quietly_unless_they_mention_us() {
+    let hs = homeserver();
+    let (alice, bob, carol) = (
+        hs.register("alice").await,
+        hs.register("bob").await,
+        hs.register("carol").await,
+    );
+    let group = group_room(&alice, &[&bob, &carol]).await;
+    let mentioned = group_room(&alice, &[&bob, &carol]).await;
+    let mut app = App::start(&bob).await;
+    let alert_of = |event: String| {
+        move |u: &Update| match u {
+            Update::Ringing { alert } if alert.call.notification_event_id == event => {
+                Some(alert.clone())
+            }
+            _ => None,
+        }
+    };
+
+    // Carol (power level 0) joins the call and rings @room: at most a quiet notification.
+    let member = ec_join(&carol, &group, "CAROLDEV").await;
+    let quiet = send_ring(&carol, &group, &member, 30_000).await;
+    let alert = app
+        .expect("Carol's @room ring", alert_of(quiet.clone()))
+        .await;
+    assert_eq!(alert.call.kind, NotifyKind::Notification);
+    assert_eq!(alert.call.quieted, Some(QuietReason::MayNotRingRoom));
+    assert!(
+        app.ringer.events().iter().any(
+            |e| matches!(e, RingerEvent::Started(a) if a.call.notification_event_id == quiet && a.call.kind == NotifyKind::Notification)
+        ),
+        "the ringer shows it without a ringtone"
+    );
+
+    // In the other room she mentions Bob by user id: that rings aloud.
+    let member = ec_join(&carol, &mentioned, "CAROLDEV").await;
+    let mut content = ring_content(&member, 30_000);
+    content["m.mentions"] = json!({"user_ids": [bob.user_id.as_str()], "room": false});
+    let loud = carol
+        .room(&mentioned)
+        .send_raw("org.matrix.msc4075.rtc.notification", content)
+        .await
+        .unwrap()
+        .response
+        .event_id
+        .to_string();
+    let alert = app.expect("Carol's ring for Bob", alert_of(loud)).await;
+    assert_eq!(alert.call.kind, NotifyKind::Ring);
+    assert_eq!(alert.call.quieted, None);
     app.quit().await;
 }
 

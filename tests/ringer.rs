@@ -300,7 +300,8 @@ async fn decline_and_answer_from_the_notification_reach_the_caller_and_a_missed_
         },
     )
     .await;
-    assert!(shown.body.contains("Alice & Bob"), "{shown:?}");
+    // The server reads markup in bodies: the room's name arrives escaped.
+    assert!(shown.body.contains("Alice &amp; Bob"), "{shown:?}");
     assert_eq!(shown.actions, ["answer", "Answer", "decline", "Decline"]);
     server.invoke(shown.id, "decline").await;
     wait_for(
@@ -446,5 +447,163 @@ async fn each_missing_half_is_said_once_however_many_rings() {
         "{err}"
     );
     assert_eq!(err.matches("No notification service").count(), 1, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `vestibule watch --json` signed in as `user`, ringing on `bus`; its output lines are
+/// collected as they come.
+fn watch_collecting(
+    dir: &Path,
+    alsa: &Path,
+    bus: &str,
+    hs_url: &str,
+    user: &str,
+    password: &str,
+) -> (Child, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::BufRead;
+    support::figures::cli_login(vestibule(dir, alsa, Some(bus)), hs_url, user, password);
+    let mut child = vestibule(dir, alsa, Some(bus))
+        .args(["watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stdout = child.stdout.take().unwrap();
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, lines)
+}
+
+/// Joins `user`'s call in `room` and rings it; returns the ring's event id.
+async fn join_and_ring(user: &support::TestUser, room: &matrix_sdk::ruma::RoomId) -> String {
+    let key = format!("_{}_DEV_m.call", user.user_id);
+    let content = json!({"application":"m.call","call_id":"","scope":"m.room","device_id":"DEV",
+        "expires":14400000,"m.call.intent":"audio"});
+    let member = user
+        .room(room)
+        .send_state_event_raw("org.matrix.msc3401.call.member", &key, content)
+        .await
+        .unwrap()
+        .event_id;
+    let content = json!({"m.mentions":{"user_ids":[],"room":true},"notification_type":"ring",
+        "m.relates_to":{"rel_type":"m.reference","event_id":member},
+        "sender_ts":vestibule::clock::now_ms(),"lifetime":60000,"m.call.intent":"audio"});
+    user.room(room)
+        .send_raw("org.matrix.msc4075.rtc.notification", content)
+        .await
+        .unwrap()
+        .response
+        .event_id
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rings_at_once_share_one_notification_and_names_arrive_escaped() {
+    let hs = homeserver();
+    let (alice, carol, bob) = (
+        hs.register("alice").await,
+        hs.register("carol").await,
+        hs.register("bob").await,
+    );
+    alice
+        .client
+        .account()
+        .set_display_name(Some("<b>Alice</b>"))
+        .await
+        .unwrap();
+    let dm = |name: &str| RoomOpts {
+        is_direct: true,
+        name: Some(name.into()),
+        ..RoomOpts::default()
+    };
+    let alices = shared_room(&alice, &bob, dm("<i>Standup</i>")).await;
+    let carols = shared_room(&carol, &bob, dm("Carol & Bob")).await;
+    let dir = scratch("together");
+    let (alsa, _) = alsa_to_file(&dir);
+    let bus = Bus::start();
+    let server = Server::start(&bus).await;
+    let (mut watcher, lines) = watch_collecting(
+        &dir,
+        &alsa,
+        &bus.address,
+        &hs.url,
+        bob.user_id.as_str(),
+        &bob.password,
+    );
+    wait_for(
+        "the watcher's first sync",
+        Duration::from_secs(30),
+        async || {
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("\"type\":\"rooms\""))
+                .then_some(())
+        },
+    )
+    .await;
+
+    join_and_ring(&alice, &alices).await;
+    let first = wait_for("Alice's ring", Duration::from_secs(30), async || {
+        server
+            .notified()
+            .into_iter()
+            .find(|n| n.summary == "Incoming audio call")
+    })
+    .await;
+    // Markup in names from others is shown as text, not obeyed.
+    assert_eq!(
+        first.body, "&lt;b&gt;Alice&lt;/b&gt; in &lt;i&gt;Standup&lt;/i&gt;",
+        "{first:?}"
+    );
+    assert_eq!(first.urgency, Some(2));
+
+    join_and_ring(&carol, &carols).await;
+    let both = wait_for(
+        "both rings in one notification",
+        Duration::from_secs(30),
+        async || {
+            server
+                .notified()
+                .into_iter()
+                .find(|n| n.summary == "2 incoming calls")
+        },
+    )
+    .await;
+    assert_eq!(
+        both.replaces_id, first.id,
+        "the first notification is updated in place"
+    );
+    assert_eq!(
+        both.body,
+        format!(
+            "&lt;b&gt;Alice&lt;/b&gt; in &lt;i&gt;Standup&lt;/i&gt;\n{} in Carol &amp; Bob",
+            carol.user_id.localpart()
+        ),
+        "{both:?}"
+    );
+    assert_eq!(both.actions, ["answer", "Answer", "decline", "Decline"]);
+    let fresh = server
+        .notified()
+        .iter()
+        .filter(|n| n.replaces_id == 0 && n.summary.contains("ncoming"))
+        .count();
+    assert_eq!(
+        fresh,
+        1,
+        "no pile of notifications: {:?}",
+        server.notified()
+    );
+    let _ = watcher.kill();
+    let _ = watcher.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,4 +10,5 @@ mod rtc {
     mod publish;
     mod ring;
     mod room;
+    mod trust;
 }

@@ -15,6 +15,7 @@ use super::error::{WorkerError, sentence};
 use super::types::{OwnCallState, Profile, RoomLobby, Update};
 use super::worker::Worker;
 use crate::clock::now_ms;
+use crate::rtc::power::PowerLevels;
 use crate::rtc::room::CallRoom;
 use crate::rtc::{CALL_MEMBER, CALL_MEMBER_STABLE, Lobby, MembershipEvent, RTC_MEMBER};
 
@@ -31,14 +32,37 @@ pub(super) struct RoomEntry {
 }
 
 impl RoomEntry {
-    /// The entry of `room` as the store knows it at `now_ms`: its call memberships, name and kind.
+    /// The entry of `room` as the store knows it at `now_ms`: its call memberships, power
+    /// levels, name and kind.
     pub async fn load(room: &Room, now_ms: u64) -> Self {
-        Self {
-            call: CallRoom::new(lobby_from_store(room, now_ms).await),
+        let mut entry = Self {
+            call: CallRoom::new(
+                lobby_from_store(room, now_ms).await,
+                power_levels_from_store(room).await,
+            ),
             name: room_name(room).await,
-            is_direct: room.is_direct().await.unwrap_or(false),
+            is_direct: false,
             failed: None,
-        }
+        };
+        entry.refresh_direct(room).await;
+        entry
+    }
+
+    /// Reads again whether the room is a direct chat: marked so (`m.direct`), or a room of
+    /// exactly two joined members (who then may ring each other aloud). Returns whether the
+    /// room's `m.direct` mark changed.
+    pub async fn refresh_direct(&mut self, room: &Room) -> bool {
+        let was_direct = self.is_direct;
+        self.is_direct = match room.is_direct().await {
+            Ok(direct) => direct,
+            Err(e) => {
+                tracing::debug!("{}: is it direct? {e}", room.room_id());
+                false
+            }
+        };
+        self.call
+            .set_direct(self.is_direct || room.joined_members_count() == 2);
+        was_direct != self.is_direct
     }
 
     /// The lobby as the front ends show it.
@@ -230,6 +254,29 @@ async fn lobby_from_store(room: &Room, now: u64) -> Lobby {
         }
     }
     lobby
+}
+
+/// The room's power levels (and, where they outrank everyone, its creators) from the store.
+async fn power_levels_from_store(room: &Room) -> PowerLevels {
+    let state = |event_type: StateEventType| async move {
+        match room.get_state_event(event_type, "").await {
+            Ok(Some(RawAnySyncOrStrippedState::Sync(raw))) => raw.deserialize_as::<Value>().ok(),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!("{}: could not read the state: {e}", room.room_id());
+                None
+            }
+        }
+    };
+    let mut power = state(StateEventType::RoomPowerLevels)
+        .await
+        .map(|ev| PowerLevels::from_content(&ev["content"]))
+        .unwrap_or_default();
+    if let Some(create) = state(StateEventType::RoomCreate).await {
+        let sender = create["sender"].as_str().unwrap_or_default();
+        power.set_creators_from_create_event(sender, &create["content"]);
+    }
+    power
 }
 
 /// The room's display name; its id when the store cannot say.

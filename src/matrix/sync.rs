@@ -65,6 +65,7 @@ impl Worker {
             if changes.name_may_change
                 && let Some(room) = client.get_room(&room_id)
             {
+                room_changed |= entry.refresh_direct(&room).await;
                 let name = room_name(&room).await;
                 if name != entry.name {
                     entry.name = name;

@@ -103,12 +103,12 @@ impl AudioPlayer {
             started: Instant::now(),
         };
         // A send fails only when the thread is gone: there is no sound to stop then either.
-        let _ = self.orders.send(order);
+        self.orders.send(order).ok();
     }
 
     /// Stops the ringtone. Never blocks.
     pub fn stop(&self) {
-        let _ = self.orders.send(Order::Stop);
+        self.orders.send(Order::Stop).ok();
     }
 }
 
@@ -186,7 +186,7 @@ impl<S: Source> Iterator for FirstFrame<S> {
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(signal) = self.signal.take() {
-            let _ = signal.send(());
+            signal.send(()).ok();
         }
         self.inner.next()
     }

@@ -3,28 +3,19 @@
 //! Either half may be missing (no sound card, no notification service): each says so once
 //! through the warning callback and the other half keeps working.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use notify_rust::{Hint, Notification, NotificationResponse, Timeout, Urgency};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::audio::{AudioEvent, AudioPlayer, Ringtone};
-use super::{AlertOrigin, RingAlert, RingAnswer, Ringer};
-use crate::config::APP_ID;
-use crate::rtc::CallIntent;
+use super::notification::{Notifier, Rings, Shown, lock, missed_call};
+use super::{RingAlert, RingAnswer, Ringer};
 use crate::rtc::ring::{IncomingCall, NotifyKind, StopReason};
 
 /// Receives one-sentence warnings (and, for benchmarks, timings) from the ringer.
 pub type WarningSink = Arc<dyn Fn(String) + Send + Sync>;
-
-/// A ring on screen: its alert and its notification, once shown.
-struct Shown {
-    alert: RingAlert,
-    handle: Option<Arc<notify_rust::NotificationHandle>>,
-}
 
 /// Plays the ringtone and shows desktop notifications, as a [`Ringer`].
 pub struct DesktopRinger {
@@ -33,11 +24,8 @@ pub struct DesktopRinger {
     /// them while running.
     sound: Mutex<(Option<PathBuf>, Ringtone, f32)>,
     runtime: tokio::runtime::Handle,
-    /// Where Answer and Decline from a notification go.
-    answers: UnboundedSender<RingAnswer>,
-    shown: Arc<Mutex<HashMap<String, Shown>>>,
     warn: WarningSink,
-    told_no_notifications: Arc<AtomicBool>,
+    notifier: Notifier,
 }
 
 impl DesktopRinger {
@@ -65,25 +53,15 @@ impl DesktopRinger {
             audio,
             sound: Mutex::new((ringtone.map(Path::to_path_buf), tone, volume)),
             runtime: tokio::runtime::Handle::current(),
-            answers,
-            shown: Arc::new(Mutex::new(HashMap::new())),
+            notifier: Notifier {
+                rings: Rings::default(),
+                answers,
+                warn: warn.clone(),
+                told_no_notifications: Arc::new(AtomicBool::new(false)),
+            },
             warn,
-            told_no_notifications: Arc::new(AtomicBool::new(false)),
         }
     }
-
-    fn summary(call: &IncomingCall) -> &'static str {
-        match call.intent {
-            Some(CallIntent::Video) => "Incoming video call",
-            Some(CallIntent::Audio) => "Incoming audio call",
-            _ => "Incoming call",
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic elsewhere while holding the lock leaves plain data behind: keep using it.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Ringer for DesktopRinger {
@@ -92,87 +70,21 @@ impl Ringer for DesktopRinger {
             let (_, tone, volume) = lock(&self.sound).clone();
             self.audio.play(tone, volume);
         }
-        let id = alert.call.notification_event_id.clone();
-        lock(&self.shown).insert(
-            id.clone(),
-            Shown {
+        let first = {
+            let mut rings = lock(&self.notifier.rings);
+            rings.push(Shown {
                 alert: alert.clone(),
                 handle: None,
-            },
-        );
-        let mut notification = Notification::new();
-        notification
-            .appname(APP_ID)
-            .hint(Hint::DesktopEntry(APP_ID.into()))
-            .summary(Self::summary(&alert.call))
-            .body(&format!("{} in {}", alert.caller_name, alert.room_name))
-            .icon(APP_ID)
-            .hint(Hint::Category("call.incoming".into()))
-            .timeout(Timeout::Never)
-            .urgency(if alert.call.kind == NotifyKind::Ring {
-                Urgency::Critical
-            } else {
-                Urgency::Normal
             });
-        let shown = self.shown.clone();
-        let answers = self.answers.clone();
-        let warn = self.warn.clone();
-        let told = self.told_no_notifications.clone();
-        let room_id = alert.call.room_id.clone();
-        let is_call = alert.origin == AlertOrigin::Call;
-        self.runtime.spawn(async move {
-            // Offer Answer and Decline only where the notification service shows actions.
-            let capabilities = tokio::task::spawn_blocking(notify_rust::get_capabilities).await;
-            let actions =
-                capabilities.is_ok_and(|c| c.is_ok_and(|c| c.iter().any(|c| c == "actions")));
-            if actions && is_call {
-                notification.action("answer", "Answer").action("decline", "Decline");
-            }
-            let handle = match notification.show_async().await {
-                Ok(handle) => Arc::new(handle),
-                Err(e) => {
-                    tracing::debug!("no notification service: {e}");
-                    if !told.swap(true, Ordering::Relaxed) {
-                        warn("No notification service is running: calls will ring but show no notification.".into());
-                    }
-                    return;
-                }
-            };
-            let still_ringing = match lock(&shown).get_mut(&id) {
-                Some(entry) => {
-                    entry.handle = Some(handle.clone());
-                    true
-                }
-                None => false,
-            };
-            if !still_ringing {
-                // The ring stopped while the notification was on its way.
-                handle.close_async().await;
-                return;
-            }
-            handle
-                .wait_for_action_async(|action| {
-                    let room_id = room_id.clone();
-                    let answer = match action {
-                        NotificationResponse::Default if is_call => {
-                            Some(RingAnswer::Answer { room_id })
-                        }
-                        NotificationResponse::Action(key) if key == "answer" => {
-                            Some(RingAnswer::Answer { room_id })
-                        }
-                        NotificationResponse::Action(key) if key == "decline" => {
-                            Some(RingAnswer::Decline { room_id })
-                        }
-                        _ => None,
-                    };
-                    if let Some(answer) = answer
-                        && answers.send(answer).is_err()
-                    {
-                        tracing::debug!("the ring was answered after Vestibule stopped listening");
-                    }
-                })
-                .await;
-        });
+            rings.len() == 1
+        };
+        let notifier = self.notifier.clone();
+        if first {
+            self.runtime.spawn(notifier.show_first());
+        } else {
+            // One notification for every ring on screen: this one joins the list.
+            self.runtime.spawn(notifier.refresh());
+        }
     }
 
     fn configure(&self, ringtone: Option<&Path>, volume: f32) {
@@ -192,39 +104,36 @@ impl Ringer for DesktopRinger {
     }
 
     fn stop(&self, call: &IncomingCall, reason: StopReason) {
-        let removed = {
-            let mut shown = lock(&self.shown);
-            let removed = shown.remove(&call.notification_event_id);
-            if !shown
-                .values()
-                .any(|s| s.alert.call.kind == NotifyKind::Ring)
-            {
+        let (removed, was_first, others) = {
+            let mut rings = lock(&self.notifier.rings);
+            let Some(at) = rings
+                .iter()
+                .position(|s| s.alert.call.notification_event_id == call.notification_event_id)
+            else {
+                return;
+            };
+            let removed = rings.remove(at);
+            if !rings.iter().any(|s| s.alert.call.kind == NotifyKind::Ring) {
                 self.audio.stop();
             }
-            removed
+            (removed, at == 0, !rings.is_empty())
         };
-        let Some(Shown { alert, handle }) = removed else {
-            return;
-        };
-
+        let notifier = self.notifier.clone();
         self.runtime.spawn(async move {
-            if let Some(handle) = handle {
-                handle.close_async().await;
+            match (was_first, others) {
+                // The oldest's notification goes; the next oldest gets one of its own.
+                (true, _) => {
+                    if let Some(handle) = removed.handle {
+                        handle.close_async().await;
+                    }
+                    if others {
+                        notifier.show_first().await;
+                    }
+                }
+                (false, _) => notifier.refresh().await,
             }
             if reason.is_missed() {
-                let shown = Notification::new()
-                    .appname(APP_ID)
-                    .hint(Hint::DesktopEntry(APP_ID.into()))
-                    .summary(&format!("Missed call from {}", alert.caller_name))
-                    .body(&alert.room_name)
-                    .icon(APP_ID)
-                    .hint(Hint::Category("call.unanswered".into()))
-                    .urgency(Urgency::Normal)
-                    .show_async()
-                    .await;
-                if let Err(e) = shown {
-                    tracing::debug!("missed-call notification not shown: {e}");
-                }
+                missed_call(removed.alert).await;
             }
         });
     }

@@ -5,6 +5,7 @@
 
 pub mod audio;
 pub mod desktop;
+pub mod notification;
 
 use std::path::Path;
 
@@ -53,6 +54,7 @@ impl RingAlert {
                 intent: Some(CallIntent::Audio),
                 call: CallKey::room_call(),
                 expires_at_ms,
+                quieted: None,
             },
             caller_name: "Vestibule".into(),
             room_name: "a test ring".into(),

@@ -121,3 +121,37 @@ pub fn parse_focus_url(text: &str) -> Option<String> {
         .or_else(|| url.strip_prefix("http://"))?;
     (!rest.is_empty() && !rest.contains(char::is_whitespace)).then(|| url.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    #[test]
+    fn moving_a_discovered_focus_pins_the_order() {
+        let mut user = s(&["https://a"]);
+        let found = s(&["https://a", "https://b", "https://c"]);
+        assert_eq!(
+            shown_order(&user, &found),
+            s(&["https://a", "https://b", "https://c"])
+        );
+        move_focus(&mut user, &found, 2, 1);
+        assert_eq!(user, s(&["https://a", "https://c", "https://b"]));
+        move_focus(&mut user, &found, 0, 5);
+        assert_eq!(user, s(&["https://a", "https://c", "https://b"]));
+    }
+
+    #[test]
+    fn focus_urls_must_be_http() {
+        assert_eq!(
+            parse_focus_url(" https://sfu.example.org/ "),
+            Some("https://sfu.example.org".into())
+        );
+        assert_eq!(parse_focus_url("sfu.example.org"), None);
+        assert_eq!(parse_focus_url("https://"), None);
+        assert_eq!(parse_focus_url("https://a b"), None);
+    }
+}

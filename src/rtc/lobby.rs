@@ -130,7 +130,7 @@ impl Lobby {
         let mut lobby = Self::new();
         let mut rejected = Vec::new();
         for ev in events {
-            if let Err(reason) = lobby.store(&ev) {
+            if let Err(reason) = lobby.store(&ev, now_ms) {
                 rejected.push(reason);
             }
         }
@@ -142,7 +142,7 @@ impl Lobby {
     /// still replaces its slot (the server's state holds it now), so what it replaced is gone;
     /// an event older than the one its slot holds changes nothing.
     pub fn apply(&mut self, ev: &MembershipEvent<'_>, now_ms: u64) -> Result<bool, Rejection> {
-        let stored = self.store(ev);
+        let stored = self.store(ev, now_ms);
         let changed = self.evaluate(now_ms);
         stored.map(|()| changed)
     }
@@ -210,8 +210,11 @@ impl Lobby {
         self.slots.values().flat_map(|s| &s.memberships)
     }
 
-    fn store(&mut self, ev: &MembershipEvent<'_>) -> Result<(), Rejection> {
-        let (key, memberships, result) = match parse_membership_event(ev) {
+    /// Stores an event in its slot. No timestamp counts past `now_ms`: a crafted future time
+    /// could otherwise keep a membership alive, or its slot shut to newer events, for good.
+    fn store(&mut self, ev: &MembershipEvent<'_>, now_ms: u64) -> Result<(), Rejection> {
+        let origin_server_ts = ev.origin_server_ts.min(now_ms);
+        let (key, mut memberships, result) = match parse_membership_event(ev) {
             Ok(parsed) => (Some(parsed.slot), parsed.memberships, Ok(())),
             // A rejected state event still replaced its slot on the server.
             Err(reason) => {
@@ -225,15 +228,18 @@ impl Lobby {
                 (key, Vec::new(), Err(reason))
             }
         };
+        for m in &mut memberships {
+            m.created_ts = m.created_ts.min(now_ms);
+        }
         if let Some(key) = key {
             let slot = Slot {
-                origin_server_ts: ev.origin_server_ts,
+                origin_server_ts,
                 memberships,
             };
             match self.slots.entry(key) {
                 // Servers may send state older than what we hold (a sync's state block can lag
                 // behind its timeline): the newer event wins.
-                Entry::Occupied(held) if held.get().origin_server_ts > ev.origin_server_ts => {}
+                Entry::Occupied(held) if held.get().origin_server_ts > origin_server_ts => {}
                 Entry::Occupied(mut held) => *held.get_mut() = slot,
                 Entry::Vacant(free) => {
                     free.insert(slot);

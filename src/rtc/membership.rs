@@ -468,10 +468,13 @@ fn parse_sticky(ev: &MembershipEvent<'_>) -> Result<ParsedMembershipEvent, Rejec
         event_type: RTC_MEMBER_STICKY,
         key: format!("{}|{slot_id}", ev.sender),
     };
-    if obj
-        .keys()
-        .all(|k| k == "msc4354_sticky_key" || k == "leave_reason")
-    {
+    // js-sdk 43 keeps `slot_id` beside the key in its leave.
+    if obj.keys().all(|k| {
+        matches!(
+            k.as_str(),
+            "msc4354_sticky_key" | "leave_reason" | "slot_id"
+        )
+    }) {
         return Ok(ParsedMembershipEvent {
             slot,
             memberships: Vec::new(),

@@ -1,251 +1,24 @@
-//! Ringing (MATRIXRTC.md §3): reading notifications and declines, and deciding when we ring.
+//! Ringing (MATRIXRTC.md §3): deciding when we ring.
 //!
 //! [`RingTracker`] is fed every notification, decline, redaction and lobby change with `now_ms`
 //! and answers with [`RingOutput`]s: start ringing, only notify, wait for the call to appear,
 //! ignore (with the reason), or stop (with the reason). It rings once per call however many
 //! notifications arrive, never for an expired notification, and never twice for the same one.
+//! Reading the events themselves is [`notification`](super::notification)'s.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::json::{Object, array_field, bool_field, obj_field, str_field, u64_field};
+use super::APPLICATION_CALL;
 use super::lobby::{CallKey, Lobby};
 use super::membership::CallIntent;
-use super::{
-    APPLICATION_CALL, CALL_NOTIFY, CALL_NOTIFY_STABLE, INTENT_KEY, RTC_DECLINE, RTC_DECLINE_STABLE,
-    RTC_NOTIFICATION, RTC_NOTIFICATION_STABLE, RTC_NOTIFY, SCOPE_ROOM,
+pub use super::notification::{
+    CALL_APPEAR_GRACE_MS, DEFAULT_LIFETIME_MS, MAX_LIFETIME_MS, Notification, NotificationEvent,
+    NotificationForm, NotifyKind, RingParseError, SENDER_TS_SKEW_MS, is_decline_type,
+    is_notification_type, parse_decline, parse_notification,
 };
-
-/// A notification's lifetime when it names none (30 s).
-pub const DEFAULT_LIFETIME_MS: u64 = 30_000;
-/// The longest a notification may ring, whatever its `lifetime` says (90 s).
-pub const MAX_LIFETIME_MS: u64 = 90_000;
-/// When `sender_ts` and `origin_server_ts` differ by this much, the server's clock wins (20 s).
-pub const SENDER_TS_SKEW_MS: u64 = 20_000;
-/// How long a ring waits for its call's first membership to arrive (5 s).
-pub const CALL_APPEAR_GRACE_MS: u64 = 5_000;
-
-/// `ring` (ringtone and notification) or `notification` (notification only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum NotifyKind {
-    /// Ring: play the ringtone and show the notification.
-    Ring,
-    /// Only show a notification.
-    Notification,
-}
-
-impl NotifyKind {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ring => "ring",
-            Self::Notification => "notification",
-        }
-    }
-}
-
-/// Which event type carried a notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum NotificationForm {
-    /// `org.matrix.msc4075.rtc.notification` / `m.rtc.notification` (`notification_type`).
-    RtcNotification,
-    /// `org.matrix.msc4075.call.notify` / `m.call.notify` (`notify_type`).
-    CallNotify,
-    /// The brief's `m.rtc.notify` (`notify_type`, `session`).
-    RtcNotify,
-}
-
-/// A notification event as it arrives.
-#[derive(Debug, Clone, Copy)]
-pub struct NotificationEvent<'a> {
-    /// The event type.
-    pub event_type: &'a str,
-    /// The event id.
-    pub event_id: &'a str,
-    /// Who sent it.
-    pub sender: &'a str,
-    /// The (decrypted) content.
-    pub content: &'a Value,
-    /// The server's timestamp.
-    pub origin_server_ts: u64,
-}
-
-impl<'a> NotificationEvent<'a> {
-    /// Reads the fields of a whole event as the homeserver serves it.
-    pub fn from_event_json(event: &'a Value) -> Option<Self> {
-        Some(Self {
-            event_type: event.get("type")?.as_str()?,
-            event_id: event.get("event_id")?.as_str()?,
-            sender: event.get("sender")?.as_str()?,
-            content: event.get("content")?,
-            origin_server_ts: event
-                .get("origin_server_ts")
-                .and_then(Value::as_u64)
-                .unwrap_or(0),
-        })
-    }
-}
-
-/// A parsed call notification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notification {
-    /// The event id.
-    pub event_id: String,
-    /// The caller.
-    pub sender: String,
-    /// Ring or notify.
-    pub kind: NotifyKind,
-    /// The event type it came in.
-    pub form: NotificationForm,
-    /// Which call it is for.
-    pub call: CallKey,
-    /// The server's timestamp.
-    pub origin_server_ts: u64,
-    /// The sender's timestamp, when given.
-    pub sender_ts: Option<u64>,
-    /// The lifetime the sender asked for, when given.
-    pub lifetime_ms: Option<u64>,
-    /// Whether the whole room is mentioned.
-    pub mentions_room: bool,
-    /// The users mentioned.
-    pub mentioned_users: Vec<String>,
-    /// Audio or video, when given.
-    pub intent: Option<CallIntent>,
-    /// The membership event it relates to, when given.
-    pub membership_event_id: Option<String>,
-}
-
-impl Notification {
-    /// When the ring started: `sender_ts`, unless it is 20 s or more off the server's time.
-    pub fn start_ms(&self) -> u64 {
-        match self.sender_ts {
-            Some(ts) if ts.abs_diff(self.origin_server_ts) < SENDER_TS_SKEW_MS => ts,
-            _ => self.origin_server_ts,
-        }
-    }
-
-    /// When it stops ringing: start plus lifetime (30 s when absent, at most 90 s).
-    pub fn expires_at_ms(&self) -> u64 {
-        let lifetime = self
-            .lifetime_ms
-            .unwrap_or(DEFAULT_LIFETIME_MS)
-            .min(MAX_LIFETIME_MS);
-        self.start_ms().saturating_add(lifetime)
-    }
-
-    /// Whether it mentions `user_id` (directly or through `room: true`).
-    pub fn mentions(&self, user_id: &str) -> bool {
-        self.mentions_room || self.mentioned_users.iter().any(|u| u == user_id)
-    }
-}
-
-/// Why a notification or decline could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RingParseError {
-    /// Not a notification or decline type.
-    #[error("not a call notification type: {0}")]
-    UnknownEventType(String),
-    /// The content is not a JSON object.
-    #[error("content is not an object")]
-    NotAnObject,
-    /// A required field is missing or of the wrong type.
-    #[error("missing or malformed {0}")]
-    MissingField(&'static str),
-}
-
-/// Whether `event_type` is one of the notification types.
-pub fn is_notification_type(event_type: &str) -> bool {
-    matches!(
-        event_type,
-        RTC_NOTIFICATION | RTC_NOTIFICATION_STABLE | CALL_NOTIFY | CALL_NOTIFY_STABLE | RTC_NOTIFY
-    )
-}
-
-/// Whether `event_type` is one of the decline types.
-pub fn is_decline_type(event_type: &str) -> bool {
-    matches!(event_type, RTC_DECLINE | RTC_DECLINE_STABLE)
-}
-
-/// Parses a notification of any form.
-pub fn parse_notification(ev: &NotificationEvent<'_>) -> Result<Notification, RingParseError> {
-    let obj = ev.content.as_object().ok_or(RingParseError::NotAnObject)?;
-    let (form, type_key) = match ev.event_type {
-        RTC_NOTIFICATION | RTC_NOTIFICATION_STABLE => {
-            (NotificationForm::RtcNotification, "notification_type")
-        }
-        CALL_NOTIFY | CALL_NOTIFY_STABLE => (NotificationForm::CallNotify, "notify_type"),
-        RTC_NOTIFY => (NotificationForm::RtcNotify, "notify_type"),
-        other => return Err(RingParseError::UnknownEventType(other.to_owned())),
-    };
-    let kind = match str_field(obj, type_key).ok_or(RingParseError::MissingField("notify type"))? {
-        "ring" => NotifyKind::Ring,
-        _ => NotifyKind::Notification,
-    };
-    let call = match form {
-        // The notification relates to the caller's membership in the room's call.
-        NotificationForm::RtcNotification => CallKey::room_call(),
-        NotificationForm::CallNotify => call_key(obj, obj),
-        NotificationForm::RtcNotify => call_key(obj_field(obj, "session").unwrap_or(obj), obj),
-    };
-    let mentions = obj_field(obj, "m.mentions");
-    Ok(Notification {
-        event_id: ev.event_id.to_owned(),
-        sender: ev.sender.to_owned(),
-        kind,
-        form,
-        call,
-        origin_server_ts: ev.origin_server_ts,
-        sender_ts: u64_field(obj, "sender_ts"),
-        lifetime_ms: u64_field(obj, "lifetime"),
-        mentions_room: mentions
-            .and_then(|m| bool_field(m, "room"))
-            .unwrap_or(false),
-        mentioned_users: mentions
-            .and_then(|m| array_field(m, "user_ids"))
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default(),
-        intent: str_field(obj, INTENT_KEY).map(CallIntent::parse),
-        membership_event_id: reference(obj).map(str::to_owned),
-    })
-}
-
-fn call_key(session: &Object, outer: &Object) -> CallKey {
-    CallKey {
-        application: str_field(session, "application")
-            .or_else(|| str_field(outer, "application"))
-            .unwrap_or(APPLICATION_CALL)
-            .to_owned(),
-        call_id: str_field(session, "call_id").unwrap_or("").to_owned(),
-        scope: str_field(session, "scope").unwrap_or(SCOPE_ROOM).to_owned(),
-    }
-}
-
-/// The event id of an `m.reference` relation.
-fn reference(obj: &Object) -> Option<&str> {
-    // Some js-sdk versions wrote the relation under `m.relation`.
-    let rel = obj_field(obj, "m.relates_to").or_else(|| obj_field(obj, "m.relation"))?;
-    (str_field(rel, "rel_type") == Some("m.reference"))
-        .then(|| str_field(rel, "event_id"))
-        .flatten()
-}
-
-/// Reads a decline: the notification event id it declines.
-pub fn parse_decline(event_type: &str, content: &Value) -> Result<String, RingParseError> {
-    if !is_decline_type(event_type) {
-        return Err(RingParseError::UnknownEventType(event_type.to_owned()));
-    }
-    let obj = content.as_object().ok_or(RingParseError::NotAnObject)?;
-    reference(obj)
-        .map(str::to_owned)
-        .ok_or(RingParseError::MissingField("m.relates_to"))
-}
+use super::power::PowerLevels;
 
 /// Who we are: rings from us are ignored, our devices in a call stop a ring.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,6 +46,31 @@ pub struct IncomingCall {
     pub call: CallKey,
     /// When it stops ringing on its own (ms since the epoch).
     pub expires_at_ms: u64,
+    /// Why a `ring` only notifies (then `kind` is [`NotifyKind::Notification`]): the sender is
+    /// not someone who may ring us aloud (MATRIXRTC.md §3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quieted: Option<QuietReason>,
+}
+
+/// Why a ring shows only as a quiet notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum QuietReason {
+    /// Not a direct chat, we are not mentioned by user id, and the sender may not notify `@room`.
+    #[error("the sender may not ring the whole room")]
+    MayNotRingRoom,
+    /// The sender holds no live membership of the call they ring for.
+    #[error("the caller is not in the call")]
+    CallerNotInCall,
+}
+
+/// What the room says about the people in it when a ring or redaction arrives.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomTrust<'a> {
+    /// A direct chat (`m.direct`, or exactly two joined members): the other member may ring.
+    pub direct: bool,
+    /// The room's power levels.
+    pub power: &'a PowerLevels,
 }
 
 /// Why a notification does not ring.
@@ -308,6 +106,9 @@ pub enum IgnoreReason {
     /// It was redacted while waiting for its call.
     #[error("redacted")]
     Redacted,
+    /// The sender rang in this room too often lately ([`RING_FLOOD_BUDGET`]).
+    #[error("the sender rang here too often")]
+    RingFlood,
 }
 
 /// Why a ring stopped.
@@ -401,7 +202,16 @@ pub struct RingTracker {
     /// Calls that rang, with the call's start time then: later notifications for the same call
     /// (a call started no later) do not ring.
     rang: HashMap<(String, CallKey), u64>,
+    /// When each (room, sender)'s recent notifications got past the checks, oldest first: a
+    /// flood (leave, join, ring, again and again) rings a few times, not for ever.
+    recent_rings: HashMap<(String, String), Vec<u64>>,
 }
+
+/// How long a ring counts against its sender's budget in a room.
+pub const RING_FLOOD_WINDOW_MS: u64 = 10 * 60_000;
+/// How many rings one sender may make in one room within [`RING_FLOOD_WINDOW_MS`]: enough to
+/// call back twice after a decline or a dropped call, not enough to keep a room ringing.
+pub const RING_FLOOD_BUDGET: usize = 3;
 
 impl RingTracker {
     /// A tracker for our account and device.
@@ -412,6 +222,7 @@ impl RingTracker {
             seen: HashMap::new(),
             declined_early: HashMap::new(),
             rang: HashMap::new(),
+            recent_rings: HashMap::new(),
         }
     }
 
@@ -434,53 +245,22 @@ impl RingTracker {
         room_id: &str,
         n: &Notification,
         lobby: &Lobby,
+        trust: RoomTrust<'_>,
         now_ms: u64,
     ) -> RingOutput {
-        let ignore = |reason| RingOutput::Ignore {
-            room_id: room_id.to_owned(),
-            event_id: n.event_id.clone(),
-            reason,
+        let expires_at_ms = match self.admit(room_id, n, lobby, now_ms) {
+            Ok(expires_at_ms) => expires_at_ms,
+            Err(reason) => {
+                return RingOutput::Ignore {
+                    room_id: room_id.to_owned(),
+                    event_id: n.event_id.clone(),
+                    reason,
+                };
+            }
         };
-        if n.sender == self.me.user_id {
-            return ignore(IgnoreReason::FromUs);
-        }
-        // Forget what has expired, so these sets stay small even when `tick` is never due.
-        self.seen.retain(|_, until| now_ms < *until);
-        self.declined_early.retain(|_, until| now_ms < *until);
-        if self.seen.contains_key(&n.event_id) {
-            return ignore(IgnoreReason::Duplicate);
-        }
-        let expires_at_ms = n.expires_at_ms();
-        if now_ms >= expires_at_ms {
-            return ignore(IgnoreReason::Expired);
-        }
-        self.seen.insert(n.event_id.clone(), expires_at_ms);
-        if self.declined_early.remove(&n.event_id).is_some() {
-            return ignore(IgnoreReason::Declined);
-        }
-        if !n.mentions(&self.me.user_id) {
-            return ignore(IgnoreReason::NotMentioned);
-        }
-        if n.call.application != APPLICATION_CALL {
-            return ignore(IgnoreReason::NotACall);
-        }
-        if self
-            .tracked
-            .iter()
-            .any(|t| t.incoming.room_id == room_id && t.incoming.call == n.call)
-        {
-            return ignore(IgnoreReason::AlreadyRang);
-        }
-        let call = lobby.call(&n.call);
-        if let (Some(call), Some(rang_at)) =
-            (call, self.rang.get(&(room_id.to_owned(), n.call.clone())))
-            && call.started_ts() <= *rang_at
-        {
-            return ignore(IgnoreReason::AlreadyRang);
-        }
-        if call.is_some_and(|c| c.has_user(&self.me.user_id)) {
-            return ignore(IgnoreReason::AlreadyInCall);
-        }
+        let may_ring_aloud = trust.direct
+            || n.mentioned_users.contains(&self.me.user_id)
+            || trust.power.may_notify_room(&n.sender);
         let incoming = IncomingCall {
             room_id: room_id.to_owned(),
             notification_event_id: n.event_id.clone(),
@@ -489,8 +269,10 @@ impl RingTracker {
             intent: n.intent.clone(),
             call: n.call.clone(),
             expires_at_ms,
+            quieted: (n.kind == NotifyKind::Ring && !may_ring_aloud)
+                .then_some(QuietReason::MayNotRingRoom),
         };
-        match call {
+        match lobby.call(&n.call) {
             Some(call) => {
                 let caller_seen = call.has_user(&n.sender);
                 self.start(incoming, caller_seen, call.started_ts())
@@ -513,14 +295,84 @@ impl RingTracker {
         }
     }
 
+    /// Whether a notification may ring: when it stops ringing (ms since the epoch), or why it
+    /// is ignored. A notification that gets this far is remembered as handled.
+    fn admit(
+        &mut self,
+        room_id: &str,
+        n: &Notification,
+        lobby: &Lobby,
+        now_ms: u64,
+    ) -> Result<u64, IgnoreReason> {
+        if n.sender == self.me.user_id {
+            return Err(IgnoreReason::FromUs);
+        }
+        // Forget what has expired, so these sets stay small even when `tick` is never due.
+        self.seen.retain(|_, until| now_ms < *until);
+        self.declined_early.retain(|_, until| now_ms < *until);
+        if self.seen.contains_key(&n.event_id) {
+            return Err(IgnoreReason::Duplicate);
+        }
+        let expires_at_ms = n.expires_at_ms_by(now_ms);
+        if now_ms >= expires_at_ms {
+            return Err(IgnoreReason::Expired);
+        }
+        self.seen.insert(n.event_id.clone(), expires_at_ms);
+        if self.declined_early.remove(&n.event_id).is_some() {
+            return Err(IgnoreReason::Declined);
+        }
+        if !n.mentions(&self.me.user_id) {
+            return Err(IgnoreReason::NotMentioned);
+        }
+        if n.call.application != APPLICATION_CALL {
+            return Err(IgnoreReason::NotACall);
+        }
+        if self
+            .tracked
+            .iter()
+            .any(|t| t.incoming.room_id == room_id && t.incoming.call == n.call)
+        {
+            return Err(IgnoreReason::AlreadyRang);
+        }
+        let call = lobby.call(&n.call);
+        if let (Some(call), Some(rang_at)) =
+            (call, self.rang.get(&(room_id.to_owned(), n.call.clone())))
+            && call.started_ts() <= *rang_at
+        {
+            return Err(IgnoreReason::AlreadyRang);
+        }
+        if call.is_some_and(|c| c.has_user(&self.me.user_id)) {
+            return Err(IgnoreReason::AlreadyInCall);
+        }
+        self.recent_rings.retain(|_, times| {
+            times.retain(|at| now_ms < at.saturating_add(RING_FLOOD_WINDOW_MS));
+            !times.is_empty()
+        });
+        let recent = self
+            .recent_rings
+            .entry((room_id.to_owned(), n.sender.clone()))
+            .or_default();
+        if recent.len() >= RING_FLOOD_BUDGET {
+            return Err(IgnoreReason::RingFlood);
+        }
+        recent.push(now_ms);
+        Ok(expires_at_ms)
+    }
+
     /// Rings for `incoming`; `call_started_ts` (the call's oldest join, a server-side time)
     /// tells this call from a later one in the same room.
     fn start(
         &mut self,
-        incoming: IncomingCall,
+        mut incoming: IncomingCall,
         caller_seen: bool,
         call_started_ts: u64,
     ) -> RingOutput {
+        if incoming.kind == NotifyKind::Ring && incoming.quieted.is_none() && !caller_seen {
+            incoming.quieted = Some(QuietReason::CallerNotInCall);
+        }
+        if incoming.quieted.is_some() {
+            incoming.kind = NotifyKind::Notification;
+        }
         self.rang.insert(
             (incoming.room_id.clone(), incoming.call.clone()),
             call_started_ts,
@@ -634,10 +486,22 @@ impl RingTracker {
         stopped
     }
 
-    /// Handles the redaction of `event_id` in `room_id`.
-    pub fn on_redaction(&mut self, room_id: &str, event_id: &str) -> Vec<RingOutput> {
+    /// Handles the redaction of `event_id` in `room_id` by `sender`: it stops a ring only when
+    /// it comes from the ring's sender or from someone allowed to redact others' events.
+    pub fn on_redaction(
+        &mut self,
+        room_id: &str,
+        event_id: &str,
+        sender: &str,
+        trust: RoomTrust<'_>,
+    ) -> Vec<RingOutput> {
+        let may_redact = |caller: &str| caller == sender || trust.power.may_redact_others(sender);
         self.remove_where(
-            |t| t.incoming.room_id == room_id && t.incoming.notification_event_id == event_id,
+            |t| {
+                t.incoming.room_id == room_id
+                    && t.incoming.notification_event_id == event_id
+                    && may_redact(&t.incoming.caller)
+            },
             StopReason::Redacted,
             IgnoreReason::Redacted,
         )

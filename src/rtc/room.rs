@@ -10,9 +10,10 @@ use serde_json::Value;
 use super::lobby::Lobby;
 use super::membership::{MembershipEvent, is_membership_type};
 use super::own_call::{OwnCall, OwnCallEffect};
+use super::power::PowerLevels;
 use super::ring::{
-    Me, NotificationEvent, RingOutput, RingTracker, is_decline_type, is_notification_type,
-    parse_decline, parse_notification,
+    Me, NotificationEvent, RingOutput, RingTracker, RoomTrust, is_decline_type,
+    is_notification_type, parse_decline, parse_notification,
 };
 
 /// What one room's sync brought.
@@ -40,17 +41,36 @@ pub struct RoomChanges {
     pub ignored: Vec<String>,
 }
 
-/// A room's lobby and our part in its call.
+/// A room's lobby, our part in its call, and what decides who may ring us there.
 #[derive(Debug, Clone, Default)]
 pub struct CallRoom {
     lobby: Lobby,
     own: Option<OwnCall>,
+    power: PowerLevels,
+    direct: bool,
 }
 
 impl CallRoom {
-    /// A room whose calls are `lobby` and that we are not in the call of.
-    pub fn new(lobby: Lobby) -> Self {
-        Self { lobby, own: None }
+    /// A room whose calls are `lobby`, with its `power` levels, that we are not in the call of.
+    pub fn new(lobby: Lobby, power: PowerLevels) -> Self {
+        Self {
+            lobby,
+            power,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the room is a direct chat (`m.direct`, or exactly two joined members): there
+    /// the other member may ring us aloud.
+    pub fn set_direct(&mut self, direct: bool) {
+        self.direct = direct;
+    }
+
+    fn trust(&self) -> RoomTrust<'_> {
+        RoomTrust {
+            direct: self.direct,
+            power: &self.power,
+        }
     }
 
     /// The room's calls.
@@ -115,8 +135,12 @@ impl CallRoom {
                     .get("redacts")
                     .or_else(|| event.pointer("/content/redacts"))
                     .and_then(Value::as_str);
+                let sender = event.get("sender").and_then(Value::as_str).unwrap_or("");
                 if let Some(redacts) = redacts {
-                    changes.rings.extend(tracker.on_redaction(room_id, redacts));
+                    let trust = self.trust();
+                    changes
+                        .rings
+                        .extend(tracker.on_redaction(room_id, redacts, sender, trust));
                 }
             }
         }
@@ -131,9 +155,14 @@ impl CallRoom {
             };
             match parse_notification(&notification) {
                 Ok(n) => {
-                    changes
-                        .rings
-                        .push(tracker.on_notification(room_id, &n, &self.lobby, now_ms))
+                    let trust = self.trust();
+                    changes.rings.push(tracker.on_notification(
+                        room_id,
+                        &n,
+                        &self.lobby,
+                        trust,
+                        now_ms,
+                    ));
                 }
                 Err(e) => changes.ignored.push(format!("a notification: {e}")),
             }
@@ -161,6 +190,15 @@ impl CallRoom {
             changes.name_may_change = true;
         } else if matches!(event_type, "m.room.name" | "m.room.canonical_alias") {
             changes.name_may_change = true;
+        } else if event_type == "m.room.power_levels" {
+            self.power
+                .set_levels(event.get("content").unwrap_or(&Value::Null));
+        } else if event_type == "m.room.create" {
+            let sender = event.get("sender").and_then(Value::as_str).unwrap_or("");
+            self.power.set_creators_from_create_event(
+                sender,
+                event.get("content").unwrap_or(&Value::Null),
+            );
         }
     }
 

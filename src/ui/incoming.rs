@@ -5,8 +5,8 @@ use egui::{RichText, Ui};
 
 use super::{ALERT, LIVE, avatar_ui, space, weak};
 use crate::matrix::{Profile, RingAlert};
-use crate::rtc::CallIntent;
 use crate::rtc::ring::NotifyKind;
+use crate::wording::incoming_title;
 
 /// What the user did with an incoming call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,13 +17,12 @@ pub enum IncomingAction {
     Decline,
 }
 
-/// The headline of an incoming call.
-pub fn incoming_title(alert: &RingAlert) -> &'static str {
-    match (alert.call.kind, &alert.call.intent) {
-        (NotifyKind::Notification, _) => "A call started",
-        (_, Some(CallIntent::Audio)) => "Incoming audio call",
-        (_, Some(CallIntent::Video)) => "Incoming video call",
-        _ => "Incoming call",
+/// The headline of an incoming call: a room's notification says a call started; a ring says
+/// who calls how.
+pub fn incoming_headline(alert: &RingAlert) -> &'static str {
+    match alert.call.kind {
+        NotifyKind::Notification => "A call started",
+        NotifyKind::Ring => incoming_title(alert.call.intent.as_ref()),
     }
 }
 
@@ -37,7 +36,11 @@ pub fn incoming_ui(
     let mut action = None;
     ui.set_min_width(320.0);
     ui.vertical_centered(|ui| {
-        ui.label(RichText::new(incoming_title(alert)).color(ALERT).strong());
+        ui.label(
+            RichText::new(incoming_headline(alert))
+                .color(ALERT)
+                .strong(),
+        );
         ui.add_space(space::M);
         avatar_ui(ui, &alert.call.caller, caller, 72.0);
         ui.add_space(space::S);

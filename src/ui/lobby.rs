@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use egui::{RichText, Ui};
 
-use super::{LIVE, avatar_ui, elapsed_text, space, weak};
+use super::{LIVE, avatar_ui, space, weak};
 use crate::matrix::{OwnCallState, Profile, RoomLobby};
-use crate::rtc::{CallIntent, Participant};
+use crate::rtc::{Call, CallIntent, Participant};
+use crate::wording::{elapsed_text, own_state_sentence};
 
 /// What the user asked for in a lobby.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub enum LobbyAction {
     OpenWebClient,
     /// Mute or unmute this room's rings.
     SetMuted(bool),
+    /// Join with video, or audio only.
+    SetVideo(bool),
 }
 
 /// What the lobby view needs besides the lobby itself.
@@ -40,108 +43,16 @@ pub struct LobbyContext<'a> {
     pub muted: bool,
     /// Our own user id.
     pub me: Option<&'a str>,
+    /// The user's audio/video choice for joining.
+    pub video: bool,
 }
 
-/// A sentence for our own state.
-pub fn own_state_text(own: &OwnCallState) -> String {
-    match own {
-        OwnCallState::NotJoined => "You are not in this call.".into(),
-        OwnCallState::Joining => "Joining…".into(),
-        OwnCallState::Joined => "You are in this call.".into(),
-        OwnCallState::Leaving => "Leaving…".into(),
-        OwnCallState::Failed { reason } => format!("Joining failed: {reason}"),
-    }
-}
-
-/// The lobby; `video` is the user's audio/video choice for joining, kept by the caller.
-pub fn lobby_ui(
-    ui: &mut Ui,
-    lobby: &RoomLobby,
-    video: &mut bool,
-    cx: &LobbyContext<'_>,
-) -> Vec<LobbyAction> {
+/// The lobby.
+pub fn lobby_ui(ui: &mut Ui, lobby: &RoomLobby, cx: &LobbyContext<'_>) -> Vec<LobbyAction> {
     let mut actions = Vec::new();
-    ui.horizontal(|ui| {
-        ui.heading(&lobby.name);
-        if lobby.is_direct {
-            ui.label(weak(ui, "direct chat"));
-        }
-    });
-    ui.label(weak(ui, &lobby.room_id));
-    ui.add_space(space::S);
-
-    let state_colour = match lobby.own {
-        OwnCallState::Joined => LIVE,
-        OwnCallState::Failed { .. } => ui.visuals().error_fg_color,
-        _ => ui.visuals().text_color(),
-    };
-    ui.horizontal(|ui| {
-        if matches!(lobby.own, OwnCallState::Joining | OwnCallState::Leaving) {
-            ui.spinner();
-        }
-        ui.label(RichText::new(own_state_text(&lobby.own)).color(state_colour));
-    });
-    let intent = if *video {
-        CallIntent::Video
-    } else {
-        CallIntent::Audio
-    };
-    ui.horizontal_wrapped(|ui| {
-        let in_call = matches!(lobby.own, OwnCallState::Joined | OwnCallState::Joining);
-        if in_call {
-            if ui.button("Leave").clicked() {
-                actions.push(LobbyAction::Leave);
-            }
-        } else {
-            let busy = lobby.own == OwnCallState::Leaving;
-            let join = if lobby.calls.is_empty() {
-                "Start call"
-            } else {
-                "Join"
-            };
-            let join = egui::Button::new(RichText::new(join).color(egui::Color32::WHITE))
-                .fill(super::ACCENT);
-            if ui.add_enabled(!busy, join).clicked() {
-                actions.push(LobbyAction::Join {
-                    intent: intent.clone(),
-                });
-            }
-            let ring = if lobby.is_direct {
-                "Ring"
-            } else {
-                "Notify room"
-            };
-            let hint = if lobby.is_direct {
-                "Join and ring the other person"
-            } else {
-                "Join and notify everyone in the room"
-            };
-            if ui
-                .add_enabled(!busy, egui::Button::new(ring))
-                .on_hover_text(hint)
-                .clicked()
-            {
-                actions.push(LobbyAction::Ring {
-                    intent: intent.clone(),
-                });
-            }
-            ui.checkbox(video, "Video");
-        }
-        if ui
-            .button("Open in Element Call")
-            .on_hover_text("Open this room in the web client for audio and video")
-            .clicked()
-        {
-            actions.push(LobbyAction::OpenWebClient);
-        }
-        let mut muted = cx.muted;
-        if ui
-            .checkbox(&mut muted, "Mute rings from this room")
-            .changed()
-        {
-            actions.push(LobbyAction::SetMuted(muted));
-        }
-    });
+    header_ui(ui, lobby);
+    own_state_ui(ui, &lobby.own);
+    ui.horizontal_wrapped(|ui| actions_ui(ui, lobby, cx, &mut actions));
     ui.add_space(space::M);
     ui.separator();
 
@@ -154,32 +65,140 @@ pub fn lobby_ui(
         .auto_shrink([false, false])
         .show(ui, |ui| {
             for call in &lobby.calls {
-                let kind = match call.intent() {
-                    Some(CallIntent::Audio) => "Audio call",
-                    _ => "Video call",
-                };
-                let age = elapsed_text(call.started_ts(), cx.now_ms);
-                let people = call.participants.len();
-                let title = format!(
-                    "{kind} · {people} {} · {age}",
-                    if people == 1 { "person" } else { "people" }
-                );
-                ui.label(RichText::new(title).strong());
-                if call.key.application != "m.call" || !call.key.call_id.is_empty() {
-                    ui.label(weak(
-                        ui,
-                        format!("{} {}", call.key.application, call.key.call_id),
-                    ));
-                }
-                for participant in &call.participants {
-                    participant_ui(ui, participant, cx);
-                }
+                call_ui(ui, call, cx);
                 ui.add_space(space::M);
             }
         });
     actions
 }
 
+/// The room's name, whether it is a direct chat, and its id.
+fn header_ui(ui: &mut Ui, lobby: &RoomLobby) {
+    ui.horizontal(|ui| {
+        ui.heading(&lobby.name);
+        if lobby.is_direct {
+            ui.label(weak(ui, "direct chat"));
+        }
+    });
+    ui.label(weak(ui, &lobby.room_id));
+    ui.add_space(space::S);
+}
+
+/// Our own part in the call, with a spinner while it is changing.
+fn own_state_ui(ui: &mut Ui, own: &OwnCallState) {
+    let state_colour = match own {
+        OwnCallState::Joined => LIVE,
+        OwnCallState::Failed { .. } => ui.visuals().error_fg_color,
+        _ => ui.visuals().text_color(),
+    };
+    ui.horizontal(|ui| {
+        if matches!(own, OwnCallState::Joining | OwnCallState::Leaving) {
+            ui.spinner();
+        }
+        ui.label(RichText::new(own_state_sentence(own)).color(state_colour));
+    });
+}
+
+/// Leave, or join and ring with the audio/video choice; opening the web client; muting.
+fn actions_ui(
+    ui: &mut Ui,
+    lobby: &RoomLobby,
+    cx: &LobbyContext<'_>,
+    actions: &mut Vec<LobbyAction>,
+) {
+    let in_call = matches!(lobby.own, OwnCallState::Joined | OwnCallState::Joining);
+    if in_call {
+        if ui.button("Leave").clicked() {
+            actions.push(LobbyAction::Leave);
+        }
+    } else {
+        join_ui(ui, lobby, cx.video, actions);
+    }
+    if ui
+        .button("Open in Element Call")
+        .on_hover_text("Open this room in the web client for audio and video")
+        .clicked()
+    {
+        actions.push(LobbyAction::OpenWebClient);
+    }
+    let mut muted = cx.muted;
+    if ui
+        .checkbox(&mut muted, "Mute rings from this room")
+        .changed()
+    {
+        actions.push(LobbyAction::SetMuted(muted));
+    }
+}
+
+/// Join (or start) and Ring (or notify the room), and the audio/video choice for them.
+fn join_ui(ui: &mut Ui, lobby: &RoomLobby, video: bool, actions: &mut Vec<LobbyAction>) {
+    let intent = if video {
+        CallIntent::Video
+    } else {
+        CallIntent::Audio
+    };
+    let busy = lobby.own == OwnCallState::Leaving;
+    let join = if lobby.calls.is_empty() {
+        "Start call"
+    } else {
+        "Join"
+    };
+    let join =
+        egui::Button::new(RichText::new(join).color(egui::Color32::WHITE)).fill(super::ACCENT);
+    if ui.add_enabled(!busy, join).clicked() {
+        actions.push(LobbyAction::Join {
+            intent: intent.clone(),
+        });
+    }
+    let ring = if lobby.is_direct {
+        "Ring"
+    } else {
+        "Notify room"
+    };
+    let hint = if lobby.is_direct {
+        "Join and ring the other person"
+    } else {
+        "Join and notify everyone in the room"
+    };
+    if ui
+        .add_enabled(!busy, egui::Button::new(ring))
+        .on_hover_text(hint)
+        .clicked()
+    {
+        actions.push(LobbyAction::Ring { intent });
+    }
+    let mut video = video;
+    if ui.checkbox(&mut video, "Video").changed() {
+        actions.push(LobbyAction::SetVideo(video));
+    }
+}
+
+/// One call: its kind, size and age, its application when it is not a plain call, and who is
+/// in it.
+fn call_ui(ui: &mut Ui, call: &Call, cx: &LobbyContext<'_>) {
+    let kind = match call.intent() {
+        Some(CallIntent::Audio) => "Audio call",
+        _ => "Video call",
+    };
+    let age = elapsed_text(call.started_ts(), cx.now_ms);
+    let people = call.participants.len();
+    let title = format!(
+        "{kind} · {people} {} · {age}",
+        if people == 1 { "person" } else { "people" }
+    );
+    ui.label(RichText::new(title).strong());
+    if call.key.application != "m.call" || !call.key.call_id.is_empty() {
+        ui.label(weak(
+            ui,
+            format!("{} {}", call.key.application, call.key.call_id),
+        ));
+    }
+    for participant in &call.participants {
+        participant_ui(ui, participant, cx);
+    }
+}
+
+/// One person in a call: avatar, name, device, how long they have been in, and their SFU.
 fn participant_ui(ui: &mut Ui, p: &Participant, cx: &LobbyContext<'_>) {
     let profile = cx.profiles.get(&p.user_id);
     let name = profile.map_or(p.user_id.as_str(), |p| p.display_name.as_str());

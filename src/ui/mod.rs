@@ -43,43 +43,6 @@ pub fn apply_style(ctx: &egui::Context) {
     });
 }
 
-/// A duration for people: "42 s", "5 min", "1 h 05 min".
-pub fn duration_text(ms: u64) -> String {
-    let secs = ms / 1000;
-    match secs {
-        0..60 => format!("{secs} s"),
-        60..3600 => format!("{} min", secs / 60),
-        _ => format!("{} h {:02} min", secs / 3600, (secs % 3600) / 60),
-    }
-}
-
-/// How long something that started at `started_ms` has run, as [`duration_text`] shows it, on
-/// a clock that ticks in whole wall-clock seconds (under a minute) or minutes. All durations on
-/// screen therefore change together, once a second or once a minute, so the window wakes once
-/// for all of them rather than once for each.
-pub fn elapsed_text(started_ms: u64, now_ms: u64) -> String {
-    let elapsed = now_ms.saturating_sub(started_ms);
-    if elapsed < 60_000 {
-        duration_text((now_ms - now_ms % 1000).saturating_sub(started_ms))
-    } else {
-        duration_text(
-            (now_ms - now_ms % 60_000)
-                .saturating_sub(started_ms)
-                .max(60_000),
-        )
-    }
-}
-
-/// How long until [`elapsed_text`] of `started_ms` may show something else.
-pub fn elapsed_changes_in_ms(started_ms: u64, now_ms: u64) -> u64 {
-    let step = if now_ms.saturating_sub(started_ms) < 60_000 {
-        1000
-    } else {
-        60_000
-    };
-    step - now_ms % step
-}
-
 /// The initials of a name, for an avatar without a picture.
 pub fn initials(name: &str) -> String {
     let name = name.trim_start_matches(['@', '#', '!']);
@@ -155,26 +118,6 @@ pub fn weak(ui: &Ui, text: impl Into<String>) -> egui::RichText {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_naturally_and_say_when_they_change() {
-        assert_eq!(duration_text(0), "0 s");
-        assert_eq!(duration_text(59_999), "59 s");
-        assert_eq!(duration_text(60_000), "1 min");
-        assert_eq!(duration_text(3_599_000), "59 min");
-        assert_eq!(duration_text(3_900_000), "1 h 05 min");
-        // Durations tick together on the wall clock's seconds, then minutes.
-        let now = 1_000_000_000_500;
-        assert_eq!(elapsed_text(now - 1_200, now), "0 s");
-        assert_eq!(elapsed_text(now - 1_700, now), "1 s");
-        assert_eq!(elapsed_changes_in_ms(now - 1_200, now), 500);
-        assert_eq!(
-            elapsed_changes_in_ms(now - 90_000, now),
-            60_000 - now % 60_000
-        );
-        assert_eq!(elapsed_text(now - 60_100, now), "1 min");
-        assert_eq!(elapsed_text(now - 3_960_000, now), "1 h 05 min");
-    }
 
     #[test]
     fn initials_come_from_names_and_ids() {

@@ -5,9 +5,10 @@ use std::collections::HashSet;
 use egui::text::LayoutJob;
 use egui::{FontId, TextFormat, Ui};
 
-use super::{ALERT, LIVE, elapsed_text, space};
+use super::{ALERT, LIVE, space};
 use crate::matrix::RoomLobby;
 use crate::rtc::CallIntent;
+use crate::wording::elapsed_text;
 
 /// The participants of a room's busiest call, its intent and its start, when it has one.
 pub fn call_summary(lobby: &RoomLobby) -> Option<(usize, Option<&CallIntent>, u64)> {
@@ -68,14 +69,7 @@ pub fn room_list_ui(
     ringing: &HashSet<String>,
     now_ms: u64,
 ) -> Option<String> {
-    let label = ui.label("Search rooms");
-    let search_box = egui::TextEdit::singleline(search)
-        .hint_text("Name or id")
-        .desired_width(f32::INFINITY);
-    let response = ui.add(search_box).labelled_by(label.id);
-    if ui.input(|i| i.modifiers.command && i.key_pressed(egui::Key::F)) {
-        response.request_focus();
-    }
+    let search_box = search_ui(ui, search);
     ui.add_space(space::S);
     if rooms.is_empty() {
         ui.label("You are not in any room yet. Join one in any Matrix client and it shows here.");
@@ -88,9 +82,52 @@ pub fn room_list_ui(
     let mut chosen = None;
     let body = ui.style().text_styles[&egui::TextStyle::Body].size;
     let row_height = body * 2.0 + 14.0;
-    // Up and Down move through the whole list (rows out of view are not laid out, so Tab
-    // cannot reach them), scrolling the chosen row into view.
     let mut scroll = egui::ScrollArea::vertical().auto_shrink([false, false]);
+    if let Some(next) = arrow_key_choice(ui, &search_box, rooms, order, selected) {
+        chosen = Some(rooms[order[next]].room_id.clone());
+        let spacing = ui.spacing().item_spacing.y;
+        let top = next as f32 * (row_height + spacing);
+        scroll = scroll.vertical_scroll_offset((top - row_height * 2.0).max(0.0));
+    }
+    scroll.show_rows(ui, row_height, order.len(), |ui, range| {
+        for &i in &order[range] {
+            let lobby = &rooms[i];
+            let is_selected = selected == Some(lobby.room_id.as_str());
+            let is_ringing = ringing.contains(&lobby.room_id);
+            let job = row_text(ui, lobby, is_selected, is_ringing, body, now_ms);
+            let row = egui::Button::selectable(is_selected, job)
+                .min_size(egui::vec2(ui.available_width(), row_height - 4.0));
+            if ui.add(row).clicked() {
+                chosen = Some(lobby.room_id.clone());
+            }
+        }
+    });
+    chosen
+}
+
+/// The search box; Ctrl+F puts the cursor in it.
+fn search_ui(ui: &mut Ui, search: &mut String) -> egui::Response {
+    let label = ui.label("Search rooms");
+    let search_box = egui::TextEdit::singleline(search)
+        .hint_text("Name or id")
+        .desired_width(f32::INFINITY);
+    let response = ui.add(search_box).labelled_by(label.id);
+    if ui.input(|i| i.modifiers.command && i.key_pressed(egui::Key::F)) {
+        response.request_focus();
+    }
+    response
+}
+
+/// The place in `order` that Up or Down (pressed outside the search box) moves the selection
+/// to. They move through the whole list: rows out of view are not laid out, so Tab cannot
+/// reach them.
+fn arrow_key_choice(
+    ui: &Ui,
+    search_box: &egui::Response,
+    rooms: &[RoomLobby],
+    order: &[usize],
+    selected: Option<&str>,
+) -> Option<usize> {
     let step = ui.input(|i| {
         if i.key_pressed(egui::Key::ArrowDown) {
             1
@@ -102,51 +139,48 @@ pub fn room_list_ui(
     });
     let typing = ui
         .memory(|m| m.focused())
-        .is_some_and(|id| id == response.id);
-    if step != 0 && !typing {
-        let at = order
-            .iter()
-            .position(|&i| selected == Some(rooms[i].room_id.as_str()));
-        let next = match at {
-            Some(at) => at.saturating_add_signed(step).min(order.len() - 1),
-            None => 0,
-        };
-        chosen = Some(rooms[order[next]].room_id.clone());
-        let spacing = ui.spacing().item_spacing.y;
-        let top = next as f32 * (row_height + spacing);
-        scroll = scroll.vertical_scroll_offset((top - row_height * 2.0).max(0.0));
+        .is_some_and(|id| id == search_box.id);
+    if step == 0 || typing {
+        return None;
     }
-    scroll.show_rows(ui, row_height, order.len(), |ui, range| {
-        for &i in &order[range] {
-            let lobby = &rooms[i];
-            let is_ringing = ringing.contains(&lobby.room_id);
-            let is_selected = selected == Some(lobby.room_id.as_str());
-            let mut job = LayoutJob::default();
-            // On the accent-filled selected row every line is white, to stay readable.
-            let on_accent = |c| if is_selected { egui::Color32::WHITE } else { c };
-            let strong = on_accent(ui.visuals().strong_text_color());
-            let weak = on_accent(ui.visuals().weak_text_color());
-            if is_ringing {
-                job.append("🔔 ", 0.0, format(body, on_accent(ALERT)));
-            }
-            job.append(&lobby.name, 0.0, format(body, strong));
-            job.append("\n", 0.0, format(body, strong));
-            let has_call = !lobby.calls.is_empty();
-            let subtitle_colour = if has_call { on_accent(LIVE) } else { weak };
-            let subtitle = if is_ringing {
-                format!("Ringing · {}", room_subtitle(lobby, now_ms))
-            } else {
-                room_subtitle(lobby, now_ms)
-            };
-            job.append(&subtitle, 0.0, format(body * 0.85, subtitle_colour));
-            let row = egui::Button::selectable(is_selected, job)
-                .min_size(egui::vec2(ui.available_width(), row_height - 4.0));
-            if ui.add(row).clicked() {
-                chosen = Some(lobby.room_id.clone());
-            }
-        }
-    });
-    chosen
+    let at = order
+        .iter()
+        .position(|&i| selected == Some(rooms[i].room_id.as_str()));
+    Some(match at {
+        Some(at) => at.saturating_add_signed(step).min(order.len() - 1),
+        None => 0,
+    })
+}
+
+/// A row's two lines: the room's name (with a bell while it rings) and its call's summary;
+/// `body` is the size of the body text.
+fn row_text(
+    ui: &Ui,
+    lobby: &RoomLobby,
+    is_selected: bool,
+    is_ringing: bool,
+    body: f32,
+    now_ms: u64,
+) -> LayoutJob {
+    let mut job = LayoutJob::default();
+    // On the accent-filled selected row every line is white, to stay readable.
+    let on_accent = |c| if is_selected { egui::Color32::WHITE } else { c };
+    let strong = on_accent(ui.visuals().strong_text_color());
+    let weak = on_accent(ui.visuals().weak_text_color());
+    if is_ringing {
+        job.append("🔔 ", 0.0, format(body, on_accent(ALERT)));
+    }
+    job.append(&lobby.name, 0.0, format(body, strong));
+    job.append("\n", 0.0, format(body, strong));
+    let has_call = !lobby.calls.is_empty();
+    let subtitle_colour = if has_call { on_accent(LIVE) } else { weak };
+    let subtitle = if is_ringing {
+        format!("Ringing · {}", room_subtitle(lobby, now_ms))
+    } else {
+        room_subtitle(lobby, now_ms)
+    };
+    job.append(&subtitle, 0.0, format(body * 0.85, subtitle_colour));
+    job
 }
 
 fn format(size: f32, color: egui::Color32) -> TextFormat {

@@ -8,6 +8,7 @@ use egui::{RichText, Ui};
 
 use super::{LIVE, icon_button, space, weak};
 use crate::config::Settings;
+use crate::rtc::focus_list::{move_focus, parse_focus_url, shown_order};
 use crate::rtc::publish::PublishForm;
 
 /// What the settings view keeps between frames.
@@ -36,85 +37,38 @@ pub enum SettingsAction {
     SignOut,
 }
 
-/// The foci as shown: the user's own, best first, then the discovered ones not among them.
-pub fn focus_list(user: &[String], discovered: &[String]) -> Vec<String> {
-    let mut list = user.to_vec();
-    for url in discovered {
-        if !list.contains(url) {
-            list.push(url.clone());
-        }
-    }
-    list
-}
-
-/// Moves entry `from` of the shown list to `to`; the whole new order becomes the user's
-/// preference, so a discovered focus moved up stays where it was put.
-pub fn move_focus(user: &mut Vec<String>, discovered: &[String], from: usize, to: usize) {
-    let mut list = focus_list(user, discovered);
-    if from >= list.len() || to >= list.len() {
-        return;
-    }
-    let url = list.remove(from);
-    list.insert(to, url);
-    *user = list;
-}
-
-/// Normalises a typed focus URL; `None` when it is not an http(s) URL.
-pub fn parse_focus_url(text: &str) -> Option<String> {
-    let url = text.trim().trim_end_matches('/');
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    (!rest.is_empty() && !rest.contains(char::is_whitespace)).then(|| url.to_owned())
+/// What the settings view draws and edits.
+pub struct SettingsContext<'a> {
+    /// The settings, edited in place; an edit to save and apply is reported as
+    /// [`SettingsAction::Changed`].
+    pub settings: &'a mut Settings,
+    /// The view's own state.
+    pub view: &'a mut SettingsView,
+    /// The foci the homeserver advertised at some point.
+    pub discovered: &'a BTreeSet<String>,
+    /// The advertised foci's URLs, in the worker's order.
+    pub discovered_order: &'a [String],
+    /// Room names by room id, for the muted rooms.
+    pub room_names: &'a HashMap<String, String>,
+    /// Whether Vestibule starts when the user logs in.
+    pub autostart: bool,
 }
 
 /// The settings view.
-#[allow(clippy::too_many_arguments)]
-pub fn settings_ui(
-    ui: &mut Ui,
-    settings: &mut Settings,
-    view: &mut SettingsView,
-    discovered: &BTreeSet<String>,
-    discovered_order: &[String],
-    room_names: &HashMap<String, String>,
-    autostart: bool,
-) -> Vec<SettingsAction> {
+pub fn settings_ui(ui: &mut Ui, mut cx: SettingsContext<'_>) -> Vec<SettingsAction> {
     let mut actions = Vec::new();
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
             ui.heading("Settings");
             ui.add_space(space::M);
-            foci_ui(
-                ui,
-                settings,
-                view,
-                discovered,
-                discovered_order,
-                &mut actions,
-            );
+            foci_ui(ui, &mut cx, &mut actions);
             ui.add_space(space::L);
-            ring_ui(ui, settings, view, room_names, &mut actions);
+            ring_ui(ui, &mut cx, &mut actions);
             ui.add_space(space::L);
-            publish_ui(ui, settings, &mut actions);
+            publish_ui(ui, cx.settings, &mut actions);
             ui.add_space(space::L);
-            ui.label(RichText::new("Desktop").strong());
-            let mut on = autostart;
-            if ui
-                .checkbox(&mut on, "Start Vestibule in the background when I log in")
-                .changed()
-            {
-                actions.push(SettingsAction::SetAutostart(on));
-            }
-            ui.horizontal(|ui| {
-                let label = ui.label("Web client for “Open in Element Call”");
-                let edit = egui::TextEdit::singleline(&mut settings.window.web_client_url)
-                    .desired_width(320.0);
-                if ui.add(edit).labelled_by(label.id).lost_focus() {
-                    actions.push(SettingsAction::Changed);
-                }
-            });
-            ui.label(weak(ui, "{room_id} is replaced by the room's id."));
+            desktop_ui(ui, &mut cx, &mut actions);
             ui.add_space(space::L);
             ui.label(RichText::new("Account").strong());
             if ui.button("Sign out").clicked() {
@@ -124,63 +78,100 @@ pub fn settings_ui(
     actions
 }
 
-fn foci_ui(
-    ui: &mut Ui,
-    settings: &mut Settings,
-    view: &mut SettingsView,
-    discovered: &BTreeSet<String>,
-    discovered_order: &[String],
-    actions: &mut Vec<SettingsAction>,
-) {
+/// Autostart and the web client.
+fn desktop_ui(ui: &mut Ui, cx: &mut SettingsContext<'_>, actions: &mut Vec<SettingsAction>) {
+    ui.label(RichText::new("Desktop").strong());
+    let mut on = cx.autostart;
+    if ui
+        .checkbox(&mut on, "Start Vestibule in the background when I log in")
+        .changed()
+    {
+        actions.push(SettingsAction::SetAutostart(on));
+    }
+    ui.horizontal(|ui| {
+        let label = ui.label("Web client for “Open in Element Call”");
+        let edit =
+            egui::TextEdit::singleline(&mut cx.settings.window.web_client_url).desired_width(320.0);
+        if ui.add(edit).labelled_by(label.id).lost_focus() {
+            actions.push(SettingsAction::Changed);
+        }
+    });
+    ui.label(weak(ui, "{room_id} is replaced by the room's id."));
+}
+
+/// The foci as shown, each with its actions, and the field to add one.
+fn foci_ui(ui: &mut Ui, cx: &mut SettingsContext<'_>, actions: &mut Vec<SettingsAction>) {
     ui.label(RichText::new("SFU foci").strong());
     ui.label(weak(
         ui,
         "Calls you start use the first focus that works; calls you join use the call's own.",
     ));
-    let list = focus_list(&settings.calls.foci, discovered_order);
+    let list = shown_order(&cx.settings.calls.foci, cx.discovered_order);
     if list.is_empty() {
         ui.label("No focus yet: your homeserver advertises none. Add one by URL below.");
     }
     let last = list.len().saturating_sub(1);
     for (i, url) in list.iter().enumerate() {
-        ui.horizontal(|ui| {
-            ui.label(format!("{}. {url}", i + 1));
-            if discovered.contains(url) {
-                ui.label(weak(ui, "from your homeserver"));
-            }
-            if icon_button(ui, "⬆", &format!("Move {url} up"), i > 0).clicked() {
-                move_focus(&mut settings.calls.foci, discovered_order, i, i - 1);
-                actions.push(SettingsAction::Changed);
-            }
-            if icon_button(ui, "⬇", &format!("Move {url} down"), i < last).clicked() {
-                move_focus(&mut settings.calls.foci, discovered_order, i, i + 1);
-                actions.push(SettingsAction::Changed);
-            }
-            let own = settings.calls.foci.contains(url);
-            if own && icon_button(ui, "✖", &format!("Remove {url}"), true).clicked() {
-                settings.calls.foci.retain(|u| u != url);
-                actions.push(SettingsAction::Changed);
-            }
-            if icon_button(ui, "Check", &format!("Check {url}"), true).clicked() {
-                view.checks.insert(url.clone(), None);
-                actions.push(SettingsAction::CheckFocus(url.clone()));
-            }
-            match view.checks.get(url) {
-                Some(None) => {
-                    ui.spinner();
-                }
-                Some(Some((ok, sentence))) => {
-                    let colour = if *ok {
-                        LIVE
-                    } else {
-                        ui.visuals().error_fg_color
-                    };
-                    ui.label(RichText::new(sentence).color(colour));
-                }
-                None => {}
-            }
-        });
+        ui.horizontal(|ui| focus_row_ui(ui, cx, i, last, url, actions));
     }
+    add_focus_ui(ui, cx.settings, cx.view, actions);
+}
+
+/// Entry `i` (of `0..=last`) of the shown foci: its place, where it came from, moving,
+/// removing and checking it, and the check's answer.
+fn focus_row_ui(
+    ui: &mut Ui,
+    cx: &mut SettingsContext<'_>,
+    i: usize,
+    last: usize,
+    url: &str,
+    actions: &mut Vec<SettingsAction>,
+) {
+    let foci = &mut cx.settings.calls.foci;
+    ui.label(format!("{}. {url}", i + 1));
+    if cx.discovered.contains(url) {
+        ui.label(weak(ui, "from your homeserver"));
+    }
+    if icon_button(ui, "⬆", &format!("Move {url} up"), i > 0).clicked() {
+        move_focus(foci, cx.discovered_order, i, i - 1);
+        actions.push(SettingsAction::Changed);
+    }
+    if icon_button(ui, "⬇", &format!("Move {url} down"), i < last).clicked() {
+        move_focus(foci, cx.discovered_order, i, i + 1);
+        actions.push(SettingsAction::Changed);
+    }
+    let own = foci.iter().any(|u| u == url);
+    if own && icon_button(ui, "✖", &format!("Remove {url}"), true).clicked() {
+        foci.retain(|u| u != url);
+        actions.push(SettingsAction::Changed);
+    }
+    if icon_button(ui, "Check", &format!("Check {url}"), true).clicked() {
+        cx.view.checks.insert(url.to_owned(), None);
+        actions.push(SettingsAction::CheckFocus(url.to_owned()));
+    }
+    match cx.view.checks.get(url) {
+        Some(None) => {
+            ui.spinner();
+        }
+        Some(Some((ok, sentence))) => {
+            let colour = if *ok {
+                LIVE
+            } else {
+                ui.visuals().error_fg_color
+            };
+            ui.label(RichText::new(sentence).color(colour));
+        }
+        None => {}
+    }
+}
+
+/// The field to add a focus by URL.
+fn add_focus_ui(
+    ui: &mut Ui,
+    settings: &mut Settings,
+    view: &mut SettingsView,
+    actions: &mut Vec<SettingsAction>,
+) {
     ui.horizontal(|ui| {
         let label = ui.label("Add a focus");
         let edit = egui::TextEdit::singleline(&mut view.new_focus)
@@ -207,15 +198,10 @@ fn foci_ui(
     }
 }
 
-fn ring_ui(
-    ui: &mut Ui,
-    settings: &mut Settings,
-    view: &mut SettingsView,
-    room_names: &HashMap<String, String>,
-    actions: &mut Vec<SettingsAction>,
-) {
+/// The ringtone, its volume, do-not-disturb and the muted rooms.
+fn ring_ui(ui: &mut Ui, cx: &mut SettingsContext<'_>, actions: &mut Vec<SettingsAction>) {
     ui.label(RichText::new("Ringing").strong());
-    let ring = &mut settings.ring;
+    let ring = &mut cx.settings.ring;
     ui.horizontal(|ui| {
         let mut builtin = ring.ringtone.is_none();
         if ui
@@ -227,11 +213,11 @@ fn ring_ui(
             actions.push(SettingsAction::Changed);
         }
         let label = ui.label("or a sound file");
-        let edit = egui::TextEdit::singleline(&mut view.ringtone)
+        let edit = egui::TextEdit::singleline(&mut cx.view.ringtone)
             .hint_text("/path/to/tone.ogg")
             .desired_width(240.0);
         ui.add(edit).labelled_by(label.id);
-        let path = view.ringtone.trim();
+        let path = cx.view.ringtone.trim();
         if ui
             .add_enabled(!path.is_empty(), egui::Button::new("Use file"))
             .clicked()
@@ -271,7 +257,10 @@ fn ring_ui(
         ui.label("Muted rooms:");
         let mut unmute = None;
         for room in &ring.muted_rooms {
-            let name = room_names.get(room).map_or(room.as_str(), String::as_str);
+            let name = cx
+                .room_names
+                .get(room)
+                .map_or(room.as_str(), String::as_str);
             ui.horizontal(|ui| {
                 ui.label(name);
                 if icon_button(ui, "Unmute", &format!("Unmute {name}"), true).clicked() {
@@ -286,6 +275,7 @@ fn ring_ui(
     }
 }
 
+/// Which membership forms joining publishes, and whether ringing sends `m.rtc.notify`.
 fn publish_ui(ui: &mut Ui, settings: &mut Settings, actions: &mut Vec<SettingsAction>) {
     ui.label(RichText::new("What joining publishes").strong());
     let forms = [
@@ -318,39 +308,5 @@ fn publish_ui(ui: &mut Ui, settings: &mut Settings, actions: &mut Vec<SettingsAc
         .changed()
     {
         actions.push(SettingsAction::Changed);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| (*x).to_owned()).collect()
-    }
-
-    #[test]
-    fn moving_a_discovered_focus_pins_the_order() {
-        let mut user = s(&["https://a"]);
-        let found = s(&["https://a", "https://b", "https://c"]);
-        assert_eq!(
-            focus_list(&user, &found),
-            s(&["https://a", "https://b", "https://c"])
-        );
-        move_focus(&mut user, &found, 2, 1);
-        assert_eq!(user, s(&["https://a", "https://c", "https://b"]));
-        move_focus(&mut user, &found, 0, 5);
-        assert_eq!(user, s(&["https://a", "https://c", "https://b"]));
-    }
-
-    #[test]
-    fn focus_urls_must_be_http() {
-        assert_eq!(
-            parse_focus_url(" https://sfu.example.org/ "),
-            Some("https://sfu.example.org".into())
-        );
-        assert_eq!(parse_focus_url("sfu.example.org"), None);
-        assert_eq!(parse_focus_url("https://"), None);
-        assert_eq!(parse_focus_url("https://a b"), None);
     }
 }

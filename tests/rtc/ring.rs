@@ -1,8 +1,9 @@
 //! Reading notifications and declines, and the ring state machine.
 
 use serde_json::json;
+use vestibule::rtc::power::PowerLevels;
 use vestibule::rtc::ring::{
-    IgnoreReason, Me, NotificationForm, NotifyKind, RingOutput, RingTracker, StopReason,
+    IgnoreReason, Me, NotificationForm, NotifyKind, RingOutput, RingTracker, RoomTrust, StopReason,
     parse_decline, parse_notification,
 };
 use vestibule::rtc::{CallIntent, CallKey, Lobby};
@@ -20,9 +21,19 @@ fn lobby_with(events: &[Ev]) -> Lobby {
     Lobby::from_events(events.iter().map(Ev::event), T0).0
 }
 
+/// A direct chat: its other member may ring us aloud.
+fn dm() -> RoomTrust<'static> {
+    static LEVELS: std::sync::LazyLock<PowerLevels> =
+        std::sync::LazyLock::new(PowerLevels::default);
+    RoomTrust {
+        direct: true,
+        power: &LEVELS,
+    }
+}
+
 fn notify(tracker: &mut RingTracker, n: &NotifEv, lobby: &Lobby, now: u64) -> RingOutput {
     let parsed = parse_notification(&n.event()).unwrap();
-    tracker.on_notification(ROOM, &parsed, lobby, now)
+    tracker.on_notification(ROOM, &parsed, lobby, dm(), now)
 }
 
 fn ignored(out: &RingOutput) -> Option<IgnoreReason> {
@@ -379,9 +390,9 @@ fn redaction_and_lifetime_stop_the_ring() {
     let lobby = lobby_with(&[session(ALICE, "A")]);
     let mut t = me();
     notify(&mut t, &ring_from(ALICE, T0), &lobby, T0);
-    assert!(t.on_redaction(ROOM, "$other").is_empty());
+    assert!(t.on_redaction(ROOM, "$other", ALICE, dm()).is_empty());
     assert_eq!(
-        stops(&t.on_redaction(ROOM, "$notif1")),
+        stops(&t.on_redaction(ROOM, "$notif1", ALICE, dm())),
         [StopReason::Redacted]
     );
 

@@ -45,6 +45,8 @@ impl Drop for Bus {
 #[derive(Debug, Clone)]
 pub struct Notified {
     pub id: u32,
+    /// The notification it replaces (0: none).
+    pub replaces_id: u32,
     pub app_name: String,
     pub summary: String,
     pub body: String,
@@ -71,7 +73,7 @@ impl NotificationServer {
     async fn notify(
         &self,
         app_name: String,
-        _replaces_id: u32,
+        replaces_id: u32,
         _app_icon: String,
         summary: String,
         body: String,
@@ -80,7 +82,11 @@ impl NotificationServer {
         _expire_timeout: i32,
     ) -> u32 {
         let mut record = self.record.lock().unwrap();
-        let id = record.notified.len() as u32 + 1;
+        // As the specification says: a replacement keeps the id it replaces.
+        let id = match replaces_id {
+            0 => record.notified.len() as u32 + 1,
+            id => id,
+        };
         let category = hints
             .get("category")
             .and_then(|v| String::try_from(v.clone()).ok());
@@ -89,6 +95,7 @@ impl NotificationServer {
             .and_then(|v| u8::try_from(v.clone()).ok());
         record.notified.push(Notified {
             id,
+            replaces_id,
             app_name,
             summary,
             body,
@@ -110,7 +117,8 @@ impl NotificationServer {
     }
 
     async fn get_capabilities(&self) -> Vec<String> {
-        vec!["actions".into(), "body".into()]
+        // Like GNOME Shell and KDE Plasma: bodies are read as markup.
+        vec!["actions".into(), "body".into(), "body-markup".into()]
     }
 
     async fn get_server_information(&self) -> (String, String, String, String) {

@@ -158,6 +158,7 @@ fn alert(room_id: &str, event: &str) -> RingAlert {
             intent: Some(CallIntent::Video),
             call: CallKey::room_call(),
             expires_at_ms: NOW + 30_000,
+            quieted: None,
         },
         caller_name: "Carol".into(),
         room_name: "Carol (DM)".into(),

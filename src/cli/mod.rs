@@ -2,25 +2,25 @@
 //!
 //! Exit codes: 0 ok, 1 a runtime error (one sentence on stderr), 2 usage. Without `--json` the
 //! output is for people; with it, every line is one JSON object whose fields are documented in
-//! the README and kept stable.
+//! the README and kept stable. What is printed, and how, is [`print`]'s.
+
+mod print;
+
+use print::{inspect, print_foci, print_rooms, print_update};
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use serde_json::json;
-
 use matrix_sdk::ruma::OwnedRoomOrAliasId;
 
 use crate::clock::now_ms;
 use crate::config::{DEFAULT_PROFILE, ProfilePaths, Settings};
-use crate::matrix::{
-    self, Command, Connection, FocusInfo, OwnCallState, RoomLobby, Update, WorkerConfig,
-};
+use crate::matrix::{self, Command, Connection, OwnCallState, RoomLobby, Update, WorkerConfig};
 use crate::ring::{DesktopRinger, RingAlert, RingAnswer, Ringer, SilentRinger};
+use crate::rtc::CallIntent;
 use crate::rtc::ring::NotifyKind;
-use crate::rtc::{CallIntent, Lobby, MembershipEvent};
 use crate::secrets::SecretStoreKind;
 
 /// Vestibule: Matrix calls on the desktop.
@@ -288,46 +288,8 @@ impl CliSession {
 
     async fn drive(&mut self, cmd: Cmd, password: Option<String>) -> Result<(), String> {
         match cmd {
-            Cmd::Login { homeserver, user } => {
-                let mut asked = false;
-                loop {
-                    match self.next().await? {
-                        Update::NeedsLogin => {
-                            asked = true;
-                            self.send(Command::Login {
-                                homeserver: homeserver.clone(),
-                                user: user.clone(),
-                                password: password.clone().unwrap_or_default(),
-                            });
-                        }
-                        Update::SignedIn { user_id, .. } if !asked => {
-                            return Err(format!(
-                                "This profile is already signed in as {user_id}: run `vestibule logout` first, or use --profile."
-                            ));
-                        }
-                        Update::SignedIn { user_id, device_id } => {
-                            println!("Signed in as {user_id} (device {device_id}).");
-                            return Ok(());
-                        }
-                        Update::LoginFailed { reason } => return Err(reason),
-                        _ => {}
-                    }
-                }
-            }
-            Cmd::Logout => {
-                let (user_id, _) = self.signed_in().await?;
-                self.send(Command::Logout);
-                loop {
-                    match self.next().await? {
-                        Update::SignedOut => {
-                            println!("Signed out {user_id}.");
-                            return Ok(());
-                        }
-                        Update::Error { message, .. } => return Err(message),
-                        _ => {}
-                    }
-                }
-            }
+            Cmd::Login { homeserver, user } => self.login(homeserver, user, password).await,
+            Cmd::Logout => self.logout().await,
             Cmd::Lobbies { json } => {
                 self.signed_in().await?;
                 let rooms = self.first_rooms().await?;
@@ -393,6 +355,55 @@ impl CliSession {
                 }
             }
             Cmd::Inspect { .. } | Cmd::TestRing { .. } => Ok(()),
+        }
+    }
+
+    /// Signs in with a password, unless the profile is signed in already.
+    async fn login(
+        &mut self,
+        homeserver: String,
+        user: String,
+        password: Option<String>,
+    ) -> Result<(), String> {
+        let mut asked = false;
+        loop {
+            match self.next().await? {
+                Update::NeedsLogin => {
+                    asked = true;
+                    self.send(Command::Login {
+                        homeserver: homeserver.clone(),
+                        user: user.clone(),
+                        password: password.clone().unwrap_or_default(),
+                    });
+                }
+                Update::SignedIn { user_id, .. } if !asked => {
+                    return Err(format!(
+                        "This profile is already signed in as {user_id}: run `vestibule logout` first, or use --profile."
+                    ));
+                }
+                Update::SignedIn { user_id, device_id } => {
+                    println!("Signed in as {user_id} (device {device_id}).");
+                    return Ok(());
+                }
+                Update::LoginFailed { reason } => return Err(reason),
+                _ => {}
+            }
+        }
+    }
+
+    /// Signs out the profile's account.
+    async fn logout(&mut self) -> Result<(), String> {
+        let (user_id, _) = self.signed_in().await?;
+        self.send(Command::Logout);
+        loop {
+            match self.next().await? {
+                Update::SignedOut => {
+                    println!("Signed out {user_id}.");
+                    return Ok(());
+                }
+                Update::Error { message, .. } => return Err(message),
+                _ => {}
+            }
         }
     }
 
@@ -531,174 +542,4 @@ fn read_password(user: &str) -> Result<String, String> {
         return Err("No password was given.".into());
     }
     Ok(password)
-}
-
-fn bold(s: &str) -> String {
-    if std::io::stdout().is_terminal() {
-        format!("\x1b[1m{s}\x1b[0m")
-    } else {
-        s.to_owned()
-    }
-}
-
-fn duration(ms: u64) -> String {
-    let secs = ms / 1000;
-    match secs {
-        0..=59 => format!("{secs}s"),
-        60..=3599 => format!("{}m{:02}s", secs / 60, secs % 60),
-        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
-    }
-}
-
-fn print_rooms(rooms: &[RoomLobby], json: bool) {
-    if json {
-        println!("{}", json!({ "rooms": rooms }));
-        return;
-    }
-    if rooms.is_empty() {
-        println!("No rooms.");
-    }
-    let now = now_ms();
-    let width = rooms
-        .iter()
-        .map(|r| r.name.chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(40);
-    for room in rooms {
-        let summary = match room.calls.first() {
-            None => "no call".to_owned(),
-            Some(call) => format!(
-                "{} in call, {}, {}",
-                call.participants.len(),
-                call.intent().map_or("call", |i| i.as_str()),
-                duration(now.saturating_sub(call.started_ts()))
-            ),
-        };
-        let own = match &room.own {
-            OwnCallState::NotJoined => String::new(),
-            other => format!(" [{}]", own_word(other)),
-        };
-        println!(
-            "{:<width$}  {summary}{own}  {}",
-            bold(&room.name),
-            room.room_id,
-            width = width
-        );
-        for call in &room.calls {
-            for p in &call.participants {
-                let focus = p
-                    .active_focus
-                    .as_ref()
-                    .and_then(|f| f.livekit_service_url.as_deref())
-                    .unwrap_or("-");
-                println!(
-                    "    {:<32} {:<14} {:>8}  {focus}",
-                    p.user_id,
-                    p.device_id,
-                    duration(now.saturating_sub(p.joined_ts))
-                );
-            }
-        }
-    }
-}
-
-fn own_word(state: &OwnCallState) -> &str {
-    match state {
-        OwnCallState::NotJoined => "not joined",
-        OwnCallState::Joining => "joining",
-        OwnCallState::Joined => "joined",
-        OwnCallState::Leaving => "leaving",
-        OwnCallState::Failed { reason } => reason,
-    }
-}
-
-fn print_foci(foci: &[FocusInfo], json: bool) {
-    if json {
-        println!("{}", json!({ "foci": foci }));
-        return;
-    }
-    if foci.is_empty() {
-        println!("No SFU foci: add one to the config file or pass --focus URL.");
-    }
-    for f in foci {
-        let source = match f.source {
-            matrix::FocusSource::User => "yours",
-            matrix::FocusSource::Transports => "homeserver",
-            matrix::FocusSource::WellKnown => "well-known",
-        };
-        println!(
-            "{:<60} {source}",
-            f.focus.livekit_service_url.as_deref().unwrap_or("-")
-        );
-    }
-}
-
-fn print_update(update: &Update) {
-    match update {
-        Update::Rooms { rooms } => print_rooms(rooms, false),
-        Update::Lobby { lobby } => print_rooms(std::slice::from_ref(lobby), false),
-        Update::Ringing { alert } => println!(
-            "{} {} is calling in {}{}",
-            bold("Ringing:"),
-            alert.caller_name,
-            alert.room_name,
-            if alert.muted { " (muted)" } else { "" }
-        ),
-        Update::RingStopped { call, reason } => {
-            println!("Stopped ringing in {}: {reason}.", call.room_id)
-        }
-        Update::Connection { connection } => match connection {
-            Connection::Syncing => println!("Syncing…"),
-            Connection::Online => {}
-            Connection::Offline {
-                retry_in_secs,
-                reason,
-            } => {
-                println!("Offline: {reason} Retrying in {retry_in_secs} s.")
-            }
-        },
-        Update::Notice { message } | Update::Error { message, .. } => eprintln!("{message}"),
-        _ => {}
-    }
-}
-
-fn inspect(file: Option<PathBuf>, now_ms: Option<u64>, json: bool) -> Result<(), String> {
-    let text = match file.filter(|f| f.as_os_str() != "-") {
-        Some(path) => std::fs::read_to_string(&path)
-            .map_err(|e| format!("Could not read {}: {e}.", path.display()))?,
-        None => {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .map_err(|e| format!("Could not read standard input: {e}."))?;
-            s
-        }
-    };
-    let events: Vec<serde_json::Value> = serde_json::from_str(&text)
-        .map_err(|e| format!("The input is not a JSON array of events: {e}."))?;
-    let now_ms = now_ms.unwrap_or_else(crate::clock::now_ms);
-    let membership_events = events
-        .iter()
-        .filter_map(MembershipEvent::from_event_json)
-        .filter(|ev| crate::rtc::membership::is_membership_type(ev.event_type));
-    let (lobby, rejected) = Lobby::from_events(membership_events, now_ms);
-    for reason in &rejected {
-        eprintln!("Ignored a membership event: {reason}.");
-    }
-    let room = RoomLobby {
-        room_id: String::new(),
-        name: "room".into(),
-        is_direct: false,
-        calls: lobby.calls().to_vec(),
-        own: OwnCallState::NotJoined,
-    };
-    if json {
-        println!("{}", json!({ "calls": room.calls }));
-    } else if room.calls.is_empty() {
-        println!("No calls right now.");
-    } else {
-        print_rooms(std::slice::from_ref(&room), false);
-    }
-    Ok(())
 }
