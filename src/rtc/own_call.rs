@@ -146,17 +146,16 @@ impl OwnCall {
             .any(|m| matches!(m.state(), OwnState::Joined | OwnState::Joining))
     }
 
-    /// The membership event our ring relates to: the session form's when we publish it (that
-    /// is what Element Call looks up), else the first published one.
+    /// The membership event our ring relates to: the session form's once it is out (that is
+    /// what Element Call looks up), else the first published one (the session form may be
+    /// refused by the room's power levels).
     pub fn ring_target(&self) -> Option<&str> {
-        match self
+        let session = self
             .machines
             .iter()
             .find(|m| m.form() == PublishForm::Session)
-        {
-            Some(session) => session.event_id(),
-            None => self.machines.iter().find_map(OwnMembership::event_id),
-        }
+            .and_then(OwnMembership::event_id);
+        session.or_else(|| self.machines.iter().find_map(OwnMembership::event_id))
     }
 
     /// Audio or video.

@@ -12,7 +12,7 @@ use super::membership::{MembershipEvent, is_membership_type};
 use super::own_call::{OwnCall, OwnCallEffect};
 use super::power::PowerLevels;
 use super::ring::{
-    Me, NotificationEvent, RingOutput, RingTracker, RoomTrust, is_decline_type,
+    IgnoreReason, Me, NotificationEvent, RingOutput, RingTracker, RoomTrust, is_decline_type,
     is_notification_type, parse_decline, parse_notification,
 };
 
@@ -108,6 +108,8 @@ impl CallRoom {
             self.route_state(event, &me, now_ms, &mut changes);
         }
         let mut notifications = Vec::new();
+        // Redactions count after the notifications of the same sync: they may redact one.
+        let mut redactions = Vec::new();
         for event in sync.timeline {
             let event_type = event_type(event);
             let is_state = event.get("state_key").is_some();
@@ -131,17 +133,7 @@ impl CallRoom {
                     Err(e) => changes.ignored.push(format!("a decline: {e}")),
                 }
             } else if event_type == "m.room.redaction" {
-                let redacts = event
-                    .get("redacts")
-                    .or_else(|| event.pointer("/content/redacts"))
-                    .and_then(Value::as_str);
-                let sender = event.get("sender").and_then(Value::as_str).unwrap_or("");
-                if let Some(redacts) = redacts {
-                    let trust = self.trust();
-                    changes
-                        .rings
-                        .extend(tracker.on_redaction(room_id, redacts, sender, trust));
-                }
+                redactions.push(event);
             }
         }
         if changes.lobby_changed {
@@ -153,6 +145,14 @@ impl CallRoom {
             let Some(notification) = NotificationEvent::from_event_json(event) else {
                 continue;
             };
+            if self.redacted_in(&redactions, &notification) {
+                changes.rings.push(RingOutput::Ignore {
+                    room_id: room_id.to_owned(),
+                    event_id: notification.event_id.to_owned(),
+                    reason: IgnoreReason::Redacted,
+                });
+                continue;
+            }
             match parse_notification(&notification) {
                 Ok(n) => {
                     let trust = self.trust();
@@ -167,7 +167,27 @@ impl CallRoom {
                 Err(e) => changes.ignored.push(format!("a notification: {e}")),
             }
         }
+        for event in redactions {
+            if let Some((redacts, sender)) = redaction_of(event) {
+                let trust = self.trust();
+                changes
+                    .rings
+                    .extend(tracker.on_redaction(room_id, redacts, sender, trust));
+            }
+        }
         changes
+    }
+
+    /// Whether one of `redactions` (of the same sync) takes back `notification`: from its
+    /// sender, or from someone who may redact others' events.
+    fn redacted_in(&self, redactions: &[&Value], notification: &NotificationEvent<'_>) -> bool {
+        redactions
+            .iter()
+            .filter_map(|r| redaction_of(r))
+            .any(|(redacts, sender)| {
+                redacts == notification.event_id
+                    && (sender == notification.sender || self.power.may_redact_others(sender))
+            })
     }
 
     /// Routes one state event: memberships to the lobby and our own call, room members to
@@ -247,6 +267,17 @@ impl CallRoom {
         let own = self.own.as_ref().and_then(OwnCall::next_wakeup_ms);
         self.lobby.next_expiry_ms().into_iter().chain(own).min()
     }
+}
+
+/// The event a redaction takes back, and who sent it (`redacts` is top-level before room
+/// version 11, in the content since).
+fn redaction_of(event: &Value) -> Option<(&str, &str)> {
+    let redacts = event
+        .get("redacts")
+        .or_else(|| event.pointer("/content/redacts"))
+        .and_then(Value::as_str)?;
+    let sender = event.get("sender").and_then(Value::as_str).unwrap_or("");
+    Some((redacts, sender))
 }
 
 fn event_type(event: &Value) -> &str {

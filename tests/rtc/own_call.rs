@@ -362,8 +362,6 @@ fn ring_target_prefers_the_session_form() {
 }
 
 #[test]
-#[ignore = "bug: ring_target() stays None while the session form has no event id (refused or on \
-            its way), so with the session form refused we are Joined but our ring never goes out"]
 fn ring_target_falls_back_to_the_first_published_form() {
     let rtc_id = join_id(RTC);
     // The session form is still on its way / was refused; the brief's form is out.
