@@ -37,6 +37,7 @@ fn lobby(i: usize, people: usize) -> RoomLobby {
             joined_ts: NOW - 600_000 + p as u64 * 1000,
             expires_at_ms: NOW + 3_600_000,
             active_focus: Some(Focus::livekit("https://sfu.example.org")),
+            focus_selection: None,
             foci_preferred: vec![Focus::livekit("https://sfu.example.org")],
             intent: Some(CallIntent::Video),
             forms: vec![WireForm::Session],

@@ -142,10 +142,7 @@ async fn login_lobbies_foci_and_logout() {
     let p = &lobby["calls"][0]["participants"][0];
     assert_eq!(p["user_id"], alice.user_id.as_str());
     assert_eq!(p["device_id"], "ALICEDEV");
-    assert_eq!(
-        p["active_focus"]["livekit_service_url"],
-        "https://sfu.example.org"
-    );
+    assert_eq!(p["focus"]["livekit_service_url"], "https://sfu.example.org");
     assert!(!text(&out.stdout).contains(&bob.password));
 
     let out = run(&data, &["lobbies"], "");
@@ -402,4 +399,180 @@ async fn no_token_or_password_reaches_a_log_or_the_output() {
         assert!(!logs.contains(secret.as_str()), "the {what} leaked");
     }
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Checks documents against `docs/cli.schema.json` with the jsonschema package of the test
+/// homeserver's venv (Synapse depends on it): each entry is (the `$defs` name, the document).
+fn validate_against_schema(docs: &[(&str, Value)]) {
+    let venv = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/synapse.sh"))
+        .arg("install")
+        .output()
+        .unwrap();
+    assert!(venv.status.success(), "{}", text(&venv.stderr));
+    let python = PathBuf::from(text(&venv.stdout).trim()).join("bin/python");
+    let dir = data_dir("schema");
+    let lines: String = docs
+        .iter()
+        .map(|(kind, doc)| format!("{kind}\t{doc}\n"))
+        .collect();
+    std::fs::write(dir.join("docs.tsv"), lines).unwrap();
+    let script = r##"
+import json, sys
+from jsonschema import Draft202012Validator
+schema = json.load(open(sys.argv[1]))
+Draft202012Validator.check_schema(schema)
+failed = 0
+for n, line in enumerate(open(sys.argv[2]), 1):
+    kind, doc = line.rstrip("\n").split("\t", 1)
+    validator = Draft202012Validator({"$ref": "#/$defs/" + kind, "$defs": schema["$defs"]})
+    for error in validator.iter_errors(json.loads(doc)):
+        failed += 1
+        print(f"line {n} ({kind}): {error.message} at {list(error.absolute_path)}: {doc[:300]}")
+sys.exit(1 if failed else 0)
+"##;
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cli.schema.json"))
+        .arg(dir.join("docs.tsv"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the output does not match the schema:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_json_document_matches_the_schema() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let dm = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            name: Some("Standup".into()),
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    let mut docs: Vec<(&str, Value)> = Vec::new();
+    let json_of = |out: &Output| -> Value {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stdout)))
+    };
+
+    // A failing --json command says so on stdout too.
+    let data = data_dir("schema-cmds");
+    let out = run(&data, &["lobbies", "--json"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let error = json_of(&out);
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["command"], "lobbies");
+    assert_eq!(error["message"].as_str(), Some(text(&out.stderr).trim()));
+    docs.push(("error", error));
+
+    login(&data, &bob);
+    let member = support::calls::ec_join(&alice, &dm, "ALICEDEV").await;
+    let out = run(&data, &["lobbies", "--json"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    docs.push(("lobbies", json_of(&out)));
+    let out = run(&data, &["foci", "--json"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    docs.push(("foci", json_of(&out)));
+    let state = support::calls::raw_state(&alice, &dm, "org.matrix.msc3401.call.member").await;
+    let state_file = data.join("state.json");
+    std::fs::write(&state_file, Value::Array(state).to_string()).unwrap();
+    let out = run(
+        &data,
+        &["inspect", state_file.to_str().unwrap(), "--json"],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let calls = json_of(&out);
+    assert_eq!(
+        calls["calls"][0]["participants"][0]["forms"][0],
+        "org.matrix.msc3401.call.member"
+    );
+    docs.push(("calls", calls));
+
+    // The watch stream: its first state, a ring, and the ring stopping.
+    let mut watcher = vestibule(&data)
+        .args(["watch", "--json", "--silent"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stdout = watcher.stdout.take().unwrap();
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let seen = |kind: &'static str| {
+        let lines = lines.clone();
+        move || {
+            let needle = format!("\"type\":\"{kind}\"");
+            let found = lines.lock().unwrap().iter().any(|l| l.contains(&needle));
+            found.then_some(())
+        }
+    };
+    let wait = async |kind: &'static str| {
+        let seen = seen(kind);
+        wait_for(kind, Duration::from_secs(30), async || seen()).await;
+    };
+    wait("rooms").await;
+    support::calls::send_ring(&alice, &dm, &member, 30_000).await;
+    wait("ring").await;
+    alice
+        .room(&dm)
+        .send_state_event_raw(
+            "org.matrix.msc3401.call.member",
+            &format!("_{}_ALICEDEV_m.call", alice.user_id),
+            json!({}),
+        )
+        .await
+        .unwrap();
+    wait("ring_stopped").await;
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    let lines = lines.lock().unwrap().clone();
+    for kind in [
+        "signed_in",
+        "status",
+        "foci",
+        "rooms",
+        "lobby",
+        "ring_decision",
+        "ring",
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("\"type\":\"{kind}\""))),
+            "no {kind} line in {lines:#?}"
+        );
+    }
+    let ring: Value = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "ring")
+        .unwrap();
+    assert_eq!(ring["sender"], alice.user_id.as_str());
+    assert_eq!(ring["notification_type"], "ring");
+    assert_eq!(ring["room_id"], dm.as_str());
+    for line in &lines {
+        docs.push(("watch_event", serde_json::from_str(line).unwrap()));
+    }
+    validate_against_schema(&docs);
+    std::fs::remove_dir_all(&data).ok();
 }

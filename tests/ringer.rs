@@ -436,7 +436,7 @@ async fn each_missing_half_is_said_once_however_many_rings() {
     let out = watcher.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
-        stdout.matches("\"type\":\"ringing\"").count(),
+        stdout.matches("\"type\":\"ring\"").count(),
         2,
         "both rings reached the CLI: {stdout}"
     );

@@ -4,6 +4,7 @@
 //! output is for people; with it, every line is one JSON object whose fields are documented in
 //! the README and kept stable. What is printed, and how, is [`print`]'s.
 
+mod contract;
 mod print;
 
 use print::{inspect, print_foci, print_rooms, print_update};
@@ -147,8 +148,48 @@ pub enum Cmd {
     },
 }
 
-/// Runs a command; `Err` holds the one sentence for stderr (exit code 1).
+impl Cmd {
+    /// The command's name, as JSON errors report it.
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Login { .. } => "login",
+            Self::Logout => "logout",
+            Self::Lobbies { .. } => "lobbies",
+            Self::Watch { .. } => "watch",
+            Self::Join { .. } => "join",
+            Self::Ring { .. } => "ring",
+            Self::Leave { .. } => "leave",
+            Self::Decline { .. } => "decline",
+            Self::Foci { .. } => "foci",
+            Self::TestRing { .. } => "test-ring",
+            Self::Inspect { .. } => "inspect",
+        }
+    }
+
+    /// Whether the output is JSON for scripts.
+    fn wants_json(&self) -> bool {
+        matches!(
+            self,
+            Self::Lobbies { json: true }
+                | Self::Watch { json: true, .. }
+                | Self::Foci { json: true }
+                | Self::Inspect { json: true, .. }
+        )
+    }
+}
+
+/// Runs a command; `Err` holds the one sentence for stderr (exit code 1). With `--json` the
+/// sentence also goes to stdout as an `error` document, so that a script never reads stderr.
 pub fn run(profile: &str, cmd: Cmd) -> Result<(), String> {
+    let (name, json) = (cmd.name(), cmd.wants_json());
+    run_command(profile, cmd).inspect_err(|sentence| {
+        if json {
+            println!("{}", contract::error(sentence, Some(name), None));
+        }
+    })
+}
+
+fn run_command(profile: &str, cmd: Cmd) -> Result<(), String> {
     if let Cmd::Inspect { file, now_ms, json } = cmd {
         return inspect(file, now_ms, json);
     }
@@ -297,8 +338,9 @@ impl CliSession {
                 Ok(())
             }
             Cmd::Watch { json, silent: _ } => {
-                self.signed_in().await?;
-                self.watch(json).await
+                let (user_id, device_id) = self.signed_in().await?;
+                self.watch(json, Update::SignedIn { user_id, device_id })
+                    .await
             }
             Cmd::Join {
                 room,
@@ -436,7 +478,14 @@ impl CliSession {
         Ok(())
     }
 
-    async fn watch(&mut self, json: bool) -> Result<(), String> {
+    /// Prints `first`, then every update until interrupted.
+    async fn watch(&mut self, json: bool, first: Update) -> Result<(), String> {
+        let mut encoder = contract::WatchEncoder::default();
+        if json {
+            for line in encoder.encode(&first) {
+                println!("{line}");
+            }
+        }
         loop {
             tokio::select! {
                 () = interrupted() => return Ok(()),
@@ -447,9 +496,8 @@ impl CliSession {
                         continue;
                     }
                     if json {
-                        match serde_json::to_string(&update) {
-                            Ok(line) => println!("{line}"),
-                            Err(e) => return Err(format!("Could not write JSON: {e}.")),
+                        for line in encoder.encode(&update) {
+                            println!("{line}");
                         }
                     } else {
                         print_update(&update);

@@ -4,8 +4,7 @@
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
-use serde_json::json;
-
+use super::contract;
 use crate::clock::now_ms;
 use crate::matrix::{Connection, FocusInfo, FocusSource, OwnCallState, RoomLobby, Update};
 use crate::rtc::{Lobby, MembershipEvent};
@@ -21,7 +20,7 @@ fn bold(s: &str) -> String {
 
 pub(super) fn print_rooms(rooms: &[RoomLobby], json: bool) {
     if json {
-        println!("{}", json!({ "rooms": rooms }));
+        println!("{}", contract::lobbies(rooms));
         return;
     }
     if rooms.is_empty() {
@@ -74,7 +73,7 @@ pub(super) fn print_rooms(rooms: &[RoomLobby], json: bool) {
 
 pub(super) fn print_foci(foci: &[FocusInfo], json: bool) {
     if json {
-        println!("{}", json!({ "foci": foci }));
+        println!("{}", contract::foci(foci));
         return;
     }
     if foci.is_empty() {
@@ -162,7 +161,7 @@ pub(super) fn inspect(
         own: OwnCallState::NotJoined,
     };
     if json {
-        println!("{}", json!({ "calls": room.calls }));
+        println!("{}", contract::calls_doc(&room.calls));
     } else if room.calls.is_empty() {
         println!("No calls right now.");
     } else {

@@ -53,6 +53,8 @@ pub struct Participant {
     pub expires_at_ms: u64,
     /// The SFU this participant uses, per the call's focus selection.
     pub active_focus: Option<Focus>,
+    /// How the participant's membership says the SFU is chosen (`focus_active`), when given.
+    pub focus_selection: Option<FocusSelection>,
     /// The foci it prefers, best first.
     pub foci_preferred: Vec<Focus>,
     /// Audio or video, when known.
@@ -83,6 +85,13 @@ impl Call {
             .filter_map(|p| p.intent.as_ref())
             .find(|i| **i == CallIntent::Video)
             .or_else(|| self.participants.iter().find_map(|p| p.intent.as_ref()))
+    }
+
+    /// How the call chooses its SFU: as its oldest participant's membership says.
+    pub fn focus_selection(&self) -> Option<&FocusSelection> {
+        self.participants
+            .first()
+            .and_then(|p| p.focus_selection.as_ref())
     }
 
     /// Whether `user_id` takes part with any device.
@@ -314,6 +323,7 @@ fn build_call<'a>(key: CallKey, devices: impl Iterator<Item = Vec<&'a Membership
                     .unwrap_or(first.created_ts),
                 expires_at_ms: forms.iter().map(|m| m.expires_at_ms()).max().unwrap_or(0),
                 active_focus: None,
+                focus_selection: None,
                 foci_preferred: forms
                     .iter()
                     .find(|m| !m.foci_preferred.is_empty())
@@ -343,6 +353,7 @@ fn build_call<'a>(key: CallKey, devices: impl Iterator<Item = Vec<&'a Membership
                 Some(FocusSelection::OldestMembership) => oldest_focus.clone().or(own),
                 _ => own.or_else(|| oldest_focus.clone()),
             };
+            p.focus_selection = selection;
             p
         })
         .collect();

@@ -120,6 +120,7 @@ fn participant(user: &str, joined_ago_ms: u64) -> Participant {
         joined_ts: NOW - joined_ago_ms,
         expires_at_ms: NOW + 3_600_000,
         active_focus: Some(Focus::livekit("https://sfu.example.org/livekit/jwt")),
+        focus_selection: None,
         foci_preferred: vec![Focus::livekit("https://sfu.example.org/livekit/jwt")],
         intent: Some(CallIntent::Video),
         forms: vec![WireForm::Session],
