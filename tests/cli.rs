@@ -576,3 +576,88 @@ async fn every_json_document_matches_the_schema() {
     validate_against_schema(&docs);
     std::fs::remove_dir_all(&data).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_prints_a_line_and_follows_rings_for_a_bar() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let dm = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            name: Some("Stand\u{1b}[31mup".into()),
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    let data = data_dir("status");
+    login(&data, &bob);
+    let member = support::calls::ec_join(&alice, &dm, "ALICEDEV").await;
+    let out = run(&data, &["status"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "1 call\n");
+
+    let mut bar = vestibule(&data)
+        .args(["status", "--format", "waybar", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let stdout = bar.stdout.take().unwrap();
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            sink.lock()
+                .unwrap()
+                .push(serde_json::from_str(&line).expect("waybar reads JSON"));
+        }
+    });
+    let class_seen = async |class: &'static str, after: usize| {
+        wait_for(class, Duration::from_secs(30), async || {
+            let lines = lines.lock().unwrap();
+            lines
+                .iter()
+                .skip(after)
+                .position(|l| l["class"] == class)
+                .map(|i| i + after)
+        })
+        .await
+    };
+    let first = class_seen("calls", 0).await;
+    assert_eq!(lines.lock().unwrap()[first]["text"], "1");
+    support::calls::send_ring(&alice, &dm, &member, 30_000).await;
+    let ringing = class_seen("ringing", first).await;
+    {
+        let lines = lines.lock().unwrap();
+        let line = &lines[ringing];
+        let tooltip = line["tooltip"].as_str().unwrap();
+        assert!(tooltip.contains("ringing: "), "{line}");
+        assert!(
+            tooltip.contains("Stand[31mup") && !tooltip.contains('\u{1b}'),
+            "the room's name arrives without its escape: {line}"
+        );
+        assert_eq!(line["alt"], "ringing");
+        for key in ["text", "tooltip", "class", "alt"] {
+            assert!(line[key].is_string(), "{key} in {line}");
+        }
+    }
+    alice
+        .room(&dm)
+        .send_state_event_raw(
+            "org.matrix.msc3401.call.member",
+            &format!("_{}_ALICEDEV_m.call", alice.user_id),
+            json!({}),
+        )
+        .await
+        .unwrap();
+    class_seen("idle", ringing).await;
+    let _ = bar.kill();
+    let _ = bar.wait();
+    std::fs::remove_dir_all(&data).ok();
+}

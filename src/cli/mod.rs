@@ -6,6 +6,7 @@
 
 mod contract;
 mod print;
+mod status;
 
 use print::{inspect, print_foci, print_rooms, print_update};
 
@@ -119,6 +120,15 @@ pub enum Cmd {
         /// Room id or alias.
         room: String,
     },
+    /// One line on calls and rings, for people or a status bar (waybar, i3blocks, polybar).
+    Status {
+        /// What to print: a line for people, waybar's JSON, or i3blocks' lines.
+        #[arg(long, value_enum, default_value_t = status::StatusFormat::Text)]
+        format: status::StatusFormat,
+        /// Keep printing on every change until interrupted.
+        #[arg(long)]
+        follow: bool,
+    },
     /// The SFU foci Vestibule would use, best first.
     Foci {
         /// JSON instead of text.
@@ -161,6 +171,7 @@ impl Cmd {
             Self::Leave { .. } => "leave",
             Self::Decline { .. } => "decline",
             Self::Foci { .. } => "foci",
+            Self::Status { .. } => "status",
             Self::TestRing { .. } => "test-ring",
             Self::Inspect { .. } => "inspect",
         }
@@ -387,6 +398,10 @@ impl CliSession {
                 self.send(Command::Decline { room: Some(room) });
                 self.errors_until_stopped().await
             }
+            Cmd::Status { format, follow } => {
+                self.signed_in().await?;
+                self.status(format, follow).await
+            }
             Cmd::Foci { json } => {
                 self.signed_in().await?;
                 loop {
@@ -476,6 +491,30 @@ impl CliSession {
             }
         }
         Ok(())
+    }
+
+    /// Prints the status once the first sync is in, then (with `follow`) on every change.
+    async fn status(&mut self, format: status::StatusFormat, follow: bool) -> Result<(), String> {
+        let mut shown = status::Status::default();
+        let mut last = None;
+        loop {
+            tokio::select! {
+                () = interrupted() => return Ok(()),
+                update = self.next() => {
+                    if !shown.apply(&update?) {
+                        continue;
+                    }
+                    let rendered = shown.render(format);
+                    if last.as_ref() != Some(&rendered) {
+                        println!("{rendered}");
+                        last = Some(rendered);
+                    }
+                    if !follow {
+                        return Ok(());
+                    }
+                }
+            }
+        }
     }
 
     /// Prints `first`, then every update until interrupted.
