@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod logging;
 pub mod matrix;
+pub mod remote;
 pub mod ring;
 pub mod rtc;
 pub mod secrets;

@@ -9,6 +9,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use crate::app::{Backend, VestibuleApp};
 use crate::config::{APP_ID, ProfilePaths, Settings};
 use crate::matrix::{self, Command, Update, WorkerConfig};
+use crate::remote::{self, Hub};
 use crate::ring::{DesktopRinger, RingAnswer, Ringer};
 use crate::secrets::SecretStoreKind;
 use crate::shell::{self, Autostart, Claim, Signals};
@@ -24,6 +25,8 @@ pub struct WorkerBackend {
     secret_store: SecretStoreKind,
     signals: Arc<Signals>,
     current: Current,
+    /// The profile's other front ends (command lines, status bars) attach here.
+    hub: Arc<Hub>,
 }
 
 impl WorkerBackend {
@@ -49,6 +52,7 @@ impl WorkerBackend {
             secret_store,
             signals,
             current,
+            hub: Hub::new(),
         }
     }
 
@@ -72,11 +76,32 @@ impl Backend for WorkerBackend {
             self.secret_store,
         );
         let signals = self.signals.clone();
-        let handle = matrix::spawn(config, Arc::new(move || signals.wake()));
+        // The window is woken once the update has passed the hub, below.
+        let handle = matrix::spawn(config, Arc::new(|| {}));
         if let Ok(mut current) = self.current.lock() {
             *current = Some((handle.commands.clone(), handle.task));
         }
-        (handle.commands, handle.updates)
+        self.hub.set_commands(handle.commands.clone());
+        let (to_window, updates) = tokio::sync::mpsc::unbounded_channel();
+        let hub = self.hub.clone();
+        let socket = remote::socket_path(&self.paths.data_dir);
+        let mut from_worker = handle.updates;
+        self.runtime.spawn(async move {
+            while let Some(update) = from_worker.recv().await {
+                // A worker that started holds the profile: its front ends may attach.
+                if !matches!(update, Update::Fatal { .. })
+                    && let Err(e) = hub.listen(&socket)
+                {
+                    tracing::debug!("not serving other front ends: {e}");
+                }
+                hub.publish(&update);
+                if to_window.send(update).is_err() {
+                    return;
+                }
+                signals.wake();
+            }
+        });
+        (handle.commands, updates)
     }
 }
 

@@ -661,3 +661,144 @@ async fn status_prints_a_line_and_follows_rings_for_a_bar() {
     let _ = bar.wait();
     std::fs::remove_dir_all(&data).ok();
 }
+
+/// A `vestibule` process whose stdout lines are collected as they come.
+struct Streaming {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Streaming {
+    fn start(data: &Path, args: &[&str]) -> Self {
+        let mut child = vestibule(data)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits for a JSON line that `pick` accepts.
+    async fn expect(&self, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
+        wait_for(what, Duration::from_secs(30), async || {
+            let lines = self.lines.lock().unwrap();
+            lines
+                .iter()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|v| pick(v))
+        })
+        .await
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_are_answered_by_the_running_instance() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let dm = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            name: Some("Standup".into()),
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    let data = data_dir("instance");
+    login(&data, &bob);
+    let instance = Streaming::start(&data, &["watch", "--json", "--silent"]);
+    instance
+        .expect("the instance's first sync", |v| v["type"] == "rooms")
+        .await;
+
+    // Alice starts a call: `lobbies` sees it from the instance, without a sync of its own.
+    let member = support::calls::ec_join(&alice, &dm, "ALICEDEV").await;
+    instance
+        .expect("Alice's call", |v| {
+            v["type"] == "lobby" && v["calls"][0]["participants"][0]["device_id"] == "ALICEDEV"
+        })
+        .await;
+    let started = std::time::Instant::now();
+    let out = run(&data, &["lobbies", "--json"], "");
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lobbies: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let room = lobbies["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["room_id"] == dm.as_str())
+        .unwrap();
+    assert_eq!(room["calls"][0]["participants"][0]["device_id"], "ALICEDEV");
+    eprintln!("figure: lobbies --json answered by the running instance in {took:?}");
+
+    // A second front end attaches; both hear Alice's ring.
+    let second = Streaming::start(&data, &["watch", "--json"]);
+    second
+        .expect("the second front end's state", |v| v["type"] == "rooms")
+        .await;
+    let ring = support::calls::send_ring(&alice, &dm, &member, 30_000).await;
+    for front_end in [&instance, &second] {
+        front_end
+            .expect("the ring", |v| {
+                v["type"] == "ring" && v["event_id"] == ring.as_str()
+            })
+            .await;
+    }
+
+    // `decline` from the command line stops the instance's ring.
+    let out = run(&data, &["decline", dm.as_str()], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    instance
+        .expect("the ring declined", |v| {
+            v["type"] == "ring_stopped"
+                && v["event_id"] == ring.as_str()
+                && v["reason"] == "declined"
+        })
+        .await;
+
+    // `join` from the command line joins in the instance, which stays; `leave` ends it there.
+    let out = run(&data, &["join", dm.as_str(), "--intent", "audio"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Joined the call in Standup"),
+        "{}",
+        text(&out.stdout)
+    );
+    instance
+        .expect("joined in the instance", |v| {
+            v["type"] == "joined" && v["room_id"] == dm.as_str()
+        })
+        .await;
+    let out = run(&data, &["leave", dm.as_str()], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    instance
+        .expect("left in the instance", |v| {
+            v["type"] == "left" && v["room_id"] == dm.as_str()
+        })
+        .await;
+    drop(second);
+    drop(instance);
+    std::fs::remove_dir_all(&data).ok();
+}

@@ -301,7 +301,8 @@ impl WatchEncoder {
                 command,
                 room_id,
             } => {
-                let Value::Object(fields) = error(message, *command, room_id.as_deref()) else {
+                let Value::Object(fields) = error(message, command.as_deref(), room_id.as_deref())
+                else {
                     return lines;
                 };
                 line("error", fields);

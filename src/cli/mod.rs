@@ -4,6 +4,7 @@
 //! output is for people; with it, every line is one JSON object whose fields are documented in
 //! the README and kept stable. What is printed, and how, is [`print`]'s.
 
+mod attached;
 mod contract;
 mod print;
 mod status;
@@ -20,6 +21,7 @@ use matrix_sdk::ruma::OwnedRoomOrAliasId;
 use crate::clock::now_ms;
 use crate::config::{DEFAULT_PROFILE, ProfilePaths, Settings};
 use crate::matrix::{self, Command, Connection, OwnCallState, RoomLobby, Update, WorkerConfig};
+use crate::remote::{self, Hub};
 use crate::ring::{DesktopRinger, RingAlert, RingAnswer, Ringer, SilentRinger};
 use crate::rtc::CallIntent;
 use crate::rtc::ring::NotifyKind;
@@ -177,6 +179,22 @@ impl Cmd {
         }
     }
 
+    /// Whether the command stays until interrupted, so that other front ends may attach to it.
+    fn stays(&self) -> bool {
+        matches!(
+            self,
+            Self::Watch { .. } | Self::Join { .. } | Self::Ring { .. }
+        ) || matches!(self, Self::Status { follow: true, .. })
+    }
+
+    /// Whether a running instance of the profile can answer the command.
+    fn may_attach(&self) -> bool {
+        !matches!(
+            self,
+            Self::Login { .. } | Self::Logout | Self::TestRing { .. } | Self::Inspect { .. }
+        )
+    }
+
     /// Whether the output is JSON for scripts.
     fn wants_json(&self) -> bool {
         matches!(
@@ -223,6 +241,12 @@ fn run_command(profile: &str, cmd: Cmd) -> Result<(), String> {
         if let Cmd::TestRing { seconds, ringtone } = cmd {
             return test_ring(&settings, ringtone.as_deref(), seconds).await;
         }
+        // With the profile's instance running, it answers: only one process opens the store.
+        if cmd.may_attach()
+            && let Some(instance) = remote::connect(&paths.data_dir).await
+        {
+            return attached::drive(instance, cmd).await;
+        }
         // Rings sound and show, except for `watch --silent` and one-shot commands.
         let rings_aloud = matches!(
             cmd,
@@ -239,13 +263,25 @@ fn run_command(profile: &str, cmd: Cmd) -> Result<(), String> {
         } else {
             Arc::new(SilentRinger)
         };
+        let data_dir = paths.data_dir.clone();
         let config = WorkerConfig::new(paths, settings, ringer, secret_store);
         let handle = matrix::spawn(config, Arc::new(|| {}));
         tokio::spawn(forward_answers(answers, handle.commands.clone()));
+        // Staying commands serve the profile's other front ends while they run.
+        let hub = cmd.stays().then(|| {
+            let hub = Hub::new();
+            hub.set_commands(handle.commands.clone());
+            if let Err(e) = hub.listen(&remote::socket_path(&data_dir)) {
+                tracing::debug!("not serving other front ends: {e}");
+            }
+            hub
+        });
         let mut session = CliSession {
             commands: handle.commands,
             updates: handle.updates,
             failure: None,
+            hub,
+            remote: false,
         };
         let result = session.drive(cmd, password).await;
         // Always wind down: leave calls, stop syncing.
@@ -277,6 +313,10 @@ struct CliSession {
     commands: tokio::sync::mpsc::UnboundedSender<Command>,
     updates: tokio::sync::mpsc::UnboundedReceiver<Update>,
     failure: Option<String>,
+    /// Other front ends attached to this process, while it runs the profile's worker.
+    hub: Option<Arc<Hub>>,
+    /// Whether the worker is another process's (this one is attached to it).
+    remote: bool,
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.
@@ -304,7 +344,11 @@ impl CliSession {
     }
 
     async fn next(&mut self) -> Result<Update, String> {
-        match self.updates.recv().await {
+        let update = self.updates.recv().await;
+        if let (Some(hub), Some(update)) = (&self.hub, &update) {
+            hub.publish(update);
+        }
+        match update {
             Some(Update::Fatal { message }) => Err(message),
             Some(update) => Ok(update),
             None => Err("Vestibule stopped unexpectedly.".into()),
@@ -328,6 +372,10 @@ impl CliSession {
     }
 
     async fn finish(&mut self) {
+        if self.remote {
+            // The instance's calls are its own: nothing here to wind down.
+            return;
+        }
         self.send(Command::Quit);
         while let Some(update) = self.updates.recv().await {
             match update {
@@ -389,14 +437,14 @@ impl CliSession {
                 self.signed_in().await?;
                 self.first_rooms().await?;
                 self.send(Command::Leave { room });
-                self.errors_until_stopped().await
+                self.errors_until_stopped("leave").await
             }
             Cmd::Decline { room } => {
                 let room = room_arg(&room)?;
                 self.signed_in().await?;
                 self.first_rooms().await?;
                 self.send(Command::Decline { room: Some(room) });
-                self.errors_until_stopped().await
+                self.errors_until_stopped("decline").await
             }
             Cmd::Status { format, follow } => {
                 self.signed_in().await?;
@@ -479,7 +527,10 @@ impl CliSession {
     }
 
     /// Quits, and turns the first error reported before stopping into the failure.
-    async fn errors_until_stopped(&mut self) -> Result<(), String> {
+    async fn errors_until_stopped(&mut self, command: &str) -> Result<(), String> {
+        if self.remote {
+            return attached::outcome(self, command).await;
+        }
         self.send(Command::Quit);
         while let Some(update) = self.updates.recv().await {
             match update {
@@ -560,6 +611,10 @@ impl CliSession {
                             OwnCallState::Joined if !was_joined => {
                                 was_joined = true;
                                 println!("Joined the call in {}.", lobby.name);
+                                if self.remote {
+                                    // The running instance stays in the call.
+                                    return Ok(());
+                                }
                             }
                             OwnCallState::Leaving => println!("Leaving the call in {}.", lobby.name),
                             // Left without being asked to (nobody answered, a refresh failed).

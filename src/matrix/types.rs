@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use matrix_sdk::ruma::{OwnedRoomId, OwnedRoomOrAliasId, OwnedUserId};
 
@@ -179,7 +179,7 @@ impl fmt::Debug for Command {
 }
 
 /// The connection to the homeserver.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Connection {
     /// Syncing for the first time.
@@ -196,7 +196,7 @@ pub enum Connection {
 }
 
 /// Our own part in a room's call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum OwnCallState {
     /// Not in the call.
@@ -229,7 +229,7 @@ impl From<&OwnState> for OwnCallState {
 }
 
 /// One room's call lobby, as the UI and the CLI show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomLobby {
     /// The room id.
     pub room_id: String,
@@ -244,14 +244,14 @@ pub struct RoomLobby {
 }
 
 /// A room member's display name and avatar.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     /// The user id.
     pub user_id: String,
     /// The display name in the room (the user id when none is set).
     pub display_name: String,
     /// The avatar thumbnail as an encoded image (PNG or JPEG), when the user has one.
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub avatar: Option<std::sync::Arc<[u8]>>,
 }
 
@@ -266,7 +266,7 @@ impl fmt::Debug for Profile {
 }
 
 /// What the worker tells the UI or the CLI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Update {
     /// No saved session: the user must sign in.
@@ -353,10 +353,10 @@ pub enum Update {
         /// The sentence.
         message: String,
         /// The command that failed (`join`, `decline`, …), when a command did.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        command: Option<&'static str>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
         /// The room it was about, when known.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         room_id: Option<String>,
     },
     /// The worker stopped for good (e.g. another process holds the profile).

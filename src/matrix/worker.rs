@@ -114,7 +114,7 @@ impl Outbox {
         tracing::debug!("{}: {error}", command.unwrap_or("worker"));
         self.send(Update::Error {
             message: error.to_string(),
-            command,
+            command: command.map(str::to_owned),
             room_id: room.map(ToString::to_string),
         });
     }

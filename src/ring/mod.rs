@@ -9,7 +9,7 @@ pub mod notification;
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use desktop::{DesktopRinger, WarningSink};
 
@@ -17,7 +17,7 @@ use crate::rtc::ring::{IncomingCall, NotifyKind, StopReason};
 use crate::rtc::{CallIntent, CallKey};
 
 /// A call ringing us, with the names to show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RingAlert {
     /// The call.
     pub call: IncomingCall,
@@ -28,7 +28,7 @@ pub struct RingAlert {
     /// Whether do-not-disturb or the room's mute keeps it silent.
     pub muted: bool,
     /// A real call, or a test of the ringtone and notification.
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub origin: AlertOrigin,
 }
 

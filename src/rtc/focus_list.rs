@@ -1,12 +1,12 @@
 //! The SFU foci we offer when we join (`foci_preferred`, §4), best first: the user's own list,
 //! then what the homeserver advertises (`rtc/transports`, then `.well-known`), each service once.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::focus::Focus;
 
 /// Where a focus came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FocusSource {
     /// The user's own list (config or command line).
@@ -18,7 +18,7 @@ pub enum FocusSource {
 }
 
 /// An SFU focus and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FocusInfo {
     /// The focus.
     pub focus: Focus,

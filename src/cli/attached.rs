@@ -1,0 +1,73 @@
+//! The command line attached to the profile's running instance (the window, or another
+//! command): the same commands, answered from its live state, carried out by its worker.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{CliSession, Cmd};
+use crate::matrix::{Command, OwnCallState, Update};
+use crate::remote::{Remote, Request};
+use crate::rtc::ring::StopReason;
+
+/// How long a leave or decline carried out by the instance may take to show.
+const OUTCOME_WAIT: Duration = Duration::from_secs(15);
+
+/// Runs `cmd` through the running instance.
+pub(super) async fn drive(instance: Remote, cmd: Cmd) -> Result<(), String> {
+    let (commands, mut to_send) = mpsc::unbounded_channel::<Command>();
+    let requests = instance.requests;
+    tokio::spawn(async move {
+        while let Some(command) = to_send.recv().await {
+            // Quitting, signing in and out, and settings stay with the instance.
+            if let Some(request) = Request::from_command(command)
+                && requests.send(request).is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut session = CliSession {
+        commands,
+        updates: instance.updates,
+        failure: None,
+        hub: None,
+        remote: true,
+    };
+    let result = session.drive(cmd, None).await;
+    result.and(session.failure.map_or(Ok(()), Err))
+}
+
+/// Waits until the instance shows that `command` (`leave` or `decline`) was carried out, or
+/// says why not.
+pub(super) async fn outcome(session: &mut CliSession, command: &str) -> Result<(), String> {
+    let wait = async {
+        loop {
+            match session.next().await? {
+                Update::Error {
+                    message,
+                    command: Some(failed),
+                    ..
+                } if failed == command => return Err(message),
+                Update::RingStopped {
+                    reason: StopReason::Declined,
+                    ..
+                } if command == "decline" => return Ok(()),
+                Update::Lobby { lobby }
+                    if command == "leave"
+                        && matches!(lobby.own, OwnCallState::Leaving | OwnCallState::NotJoined) =>
+                {
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(OUTCOME_WAIT, wait)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "The running Vestibule did not confirm the {command} in time."
+            ))
+        })
+}
