@@ -665,7 +665,8 @@ async fn status_prints_a_line_and_follows_rings_for_a_bar() {
 /// A `vestibule` process whose stdout lines are collected as they come.
 struct Streaming {
     child: std::process::Child,
-    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Each line with when it arrived.
+    lines: std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, String)>>>,
 }
 
 impl Streaming {
@@ -685,7 +686,7 @@ impl Streaming {
                 .lines()
                 .map_while(Result::ok)
             {
-                sink.lock().unwrap().push(line);
+                sink.lock().unwrap().push((std::time::Instant::now(), line));
             }
         });
         Self { child, lines }
@@ -693,12 +694,21 @@ impl Streaming {
 
     /// Waits for a JSON line that `pick` accepts.
     async fn expect(&self, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
+        self.expect_at(what, pick).await.1
+    }
+
+    /// Waits for a JSON line that `pick` accepts, and says when it arrived.
+    async fn expect_at(
+        &self,
+        what: &str,
+        pick: impl Fn(&Value) -> bool,
+    ) -> (std::time::Instant, Value) {
         wait_for(what, Duration::from_secs(30), async || {
             let lines = self.lines.lock().unwrap();
             lines
                 .iter()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|v| pick(v))
+                .filter_map(|(at, l)| Some((*at, serde_json::from_str::<Value>(l).ok()?)))
+                .find(|(_, v)| pick(v))
         })
         .await
     }
@@ -753,19 +763,23 @@ async fn commands_are_answered_by_the_running_instance() {
     assert_eq!(room["calls"][0]["participants"][0]["device_id"], "ALICEDEV");
     eprintln!("figure: lobbies --json answered by the running instance in {took:?}");
 
-    // A second front end attaches; both hear Alice's ring.
+    // A second front end attaches, and a third that never reads what it is sent; the first
+    // two both hear Alice's ring.
     let second = Streaming::start(&data, &["watch", "--json"]);
     second
         .expect("the second front end's state", |v| v["type"] == "rooms")
         .await;
+    let mut stalled = std::os::unix::net::UnixStream::connect(data.join("default/front-ends.sock"))
+        .expect("the instance serves front ends");
+    stalled.write_all(b"{\"request\":\"follow\"}\n").unwrap();
     let ring = support::calls::send_ring(&alice, &dm, &member, 30_000).await;
-    for front_end in [&instance, &second] {
-        front_end
-            .expect("the ring", |v| {
-                v["type"] == "ring" && v["event_id"] == ring.as_str()
-            })
-            .await;
-    }
+    let is_ring = |v: &Value| v["type"] == "ring" && v["event_id"] == ring.as_str();
+    let (at_instance, _) = instance.expect_at("the ring", is_ring).await;
+    let (at_second, _) = second.expect_at("the ring", is_ring).await;
+    eprintln!(
+        "figure: the ring reached the attached front end {:?} after the instance (a stalled one attached)",
+        at_second.saturating_duration_since(at_instance)
+    );
 
     // `decline` from the command line stops the instance's ring.
     let out = run(&data, &["decline", dm.as_str()], "");
@@ -798,6 +812,7 @@ async fn commands_are_answered_by_the_running_instance() {
             v["type"] == "left" && v["room_id"] == dm.as_str()
         })
         .await;
+    drop(stalled);
     drop(second);
     drop(instance);
     std::fs::remove_dir_all(&data).ok();
