@@ -253,15 +253,13 @@ impl Settings {
 
 impl Settings {
     /// Writes the settings, first copying what the file held to `<file>.bak` so that nothing
-    /// the user wrote (comments included) is lost.
+    /// the user wrote (comments included) is lost. The new file is written beside, synced and
+    /// renamed over the old one: a full disk or a crash leaves the previous file as it was.
     pub fn save(&self, path: &Path) -> Result<(), String> {
-        let fail = |e: &dyn std::fmt::Display| {
-            format!(
-                "The settings could not be saved to {} ({e}).",
-                path.display()
-            )
-        };
-        let text = self.to_toml().map_err(|e| fail(&e))?;
+        let fail = |e: &std::io::Error| save_sentence(path, e);
+        let text = self
+            .to_toml()
+            .map_err(|e| format!("The settings could not be written out ({e})."))?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
         }
@@ -275,16 +273,81 @@ impl Settings {
                     .to_toml()
                     .is_ok_and(|t| t.as_bytes() == old.as_slice());
                 if !ours {
-                    std::fs::write(backup_path(path), old).map_err(|e| fail(&e))?;
+                    write_replacing(&backup_path(path), &old).map_err(|e| fail(&e))?;
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(fail(&e)),
         }
-        // Write beside and rename, so a crash never leaves half a file.
-        let temp = path.with_extension("toml.new");
-        std::fs::write(&temp, text).map_err(|e| fail(&e))?;
-        std::fs::rename(&temp, path).map_err(|e| fail(&e))
+        write_replacing(path, text.as_bytes()).map_err(|e| fail(&e))
+    }
+}
+
+/// Replaces `path` with `bytes`: written to `<path>.new` beside it, synced, renamed over it and
+/// the folder synced. On failure the `.new` file is removed and `path` is as it was.
+pub fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".new");
+    let temp = path.with_file_name(name);
+    let written = std::fs::File::create(&temp)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&temp, path));
+    if let Err(e) = written {
+        // Best effort: the temp file may not exist, and the error that matters is `e`.
+        std::fs::remove_file(&temp).ok();
+        return Err(e);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The rename is durable once the folder is synced; where folders cannot be synced
+        // (some file systems refuse), the file itself is already complete.
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).ok();
+    }
+    Ok(())
+}
+
+/// Why writing to disk failed, in the terms a person can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskProblem {
+    /// No space left (or the quota is used up).
+    Full,
+    /// The folder is read-only or not ours to write.
+    NotWritable,
+}
+
+impl DiskProblem {
+    /// What `e` means, or `None` when the system's own words are all there is.
+    pub fn of(e: &std::io::Error) -> Option<Self> {
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
+                Some(Self::Full)
+            }
+            ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => Some(Self::NotWritable),
+            _ => None,
+        }
+    }
+}
+
+/// The sentence for settings that could not be saved to `path`.
+fn save_sentence(path: &Path, e: &std::io::Error) -> String {
+    tracing::debug!("saving {}: {e:?}", path.display());
+    let folder = path.parent().unwrap_or(path).display();
+    match DiskProblem::of(e) {
+        Some(DiskProblem::Full) => "The settings could not be saved: the disk is full. Free some \
+             space and change the setting again; the previous settings are kept."
+            .to_owned(),
+        Some(DiskProblem::NotWritable) => format!(
+            "The settings could not be saved: the folder {folder} is not writable; the previous \
+             settings are kept."
+        ),
+        None => format!(
+            "The settings could not be saved to {} ({e}); the previous settings are kept.",
+            path.display()
+        ),
     }
 }
 
@@ -367,6 +430,125 @@ mod tests {
             written
         );
         assert_eq!(Settings::load(&file).0, settings);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A mount made for a test, unmounted when dropped.
+    struct Mount(PathBuf);
+
+    impl Mount {
+        /// Mounts with `mount ARGS… DIR`; `None` where this process may not mount (not root).
+        fn new(dir: &Path, args: &[&str]) -> Option<Self> {
+            let status = std::process::Command::new("mount")
+                .args(args)
+                .arg(dir)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .ok()?;
+            status.success().then(|| Self(dir.to_owned()))
+        }
+    }
+
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            std::process::Command::new("umount")
+                .arg(&self.0)
+                .status()
+                .ok();
+        }
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn changed_settings() -> Settings {
+        let mut settings = Settings::default();
+        settings.calls.foci = (0..400)
+            .map(|i| format!("https://sfu{i}.example.org"))
+            .collect();
+        settings
+    }
+
+    #[test]
+    fn disk_problems_are_named_from_the_system_errors() {
+        let of = |code| DiskProblem::of(&std::io::Error::from_raw_os_error(code));
+        // ENOSPC, EDQUOT, EROFS, EACCES, EPERM; ENOENT says nothing more than the system.
+        assert_eq!(of(28), Some(DiskProblem::Full));
+        assert_eq!(of(122), Some(DiskProblem::Full));
+        assert_eq!(of(30), Some(DiskProblem::NotWritable));
+        assert_eq!(of(13), Some(DiskProblem::NotWritable));
+        assert_eq!(of(1), Some(DiskProblem::NotWritable));
+        assert_eq!(of(2), None);
+    }
+
+    #[test]
+    fn saving_into_a_folder_that_is_not_writable_keeps_the_old_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("vestibule-ro-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.toml");
+        let written = "# mine\n[ring]\nvolume = 0.3\n";
+        std::fs::write(&file, written).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        // Root writes through permissions: make the folder a read-only bind mount instead.
+        let mount = std::fs::write(dir.join("probe"), b"").is_ok().then(|| {
+            std::fs::remove_file(dir.join("probe")).unwrap();
+            let source = dir.display().to_string();
+            let bound = Mount::new(&dir, &["--bind", &source]).expect("a bind mount as root");
+            let ro = std::process::Command::new("mount")
+                .args(["-o", "remount,ro,bind"])
+                .arg(&dir)
+                .status()
+                .unwrap();
+            assert!(ro.success());
+            bound
+        });
+        let error = changed_settings().save(&file).unwrap_err();
+        assert!(
+            error.contains("is not writable") && error.contains(&dir.display().to_string()),
+            "{error}"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+        assert_eq!(entries(&dir), ["config.toml"], "nothing stray is left");
+        drop(mount);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn saving_onto_a_full_disk_keeps_the_old_file() {
+        let dir = std::env::temp_dir().join(format!("vestibule-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let Some(mount) = Mount::new(&dir, &["-t", "tmpfs", "-o", "size=64k", "tmpfs"]) else {
+            // Only root can mount the tiny file system; the mapping itself is tested above.
+            eprintln!("skipped: no tmpfs can be mounted here");
+            std::fs::remove_dir_all(&dir).unwrap();
+            return;
+        };
+        let file = dir.join("config.toml");
+        let before = Settings::default();
+        before.save(&file).unwrap();
+        let written = std::fs::read_to_string(&file).unwrap();
+        // Fill what is left.
+        let mut filler = std::fs::File::create(dir.join("filler")).unwrap();
+        let chunk = [0u8; 4096];
+        while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+        drop(filler);
+        let error = changed_settings().save(&file).unwrap_err();
+        assert!(error.contains("the disk is full"), "{error}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+        assert_eq!(
+            entries(&dir),
+            ["config.toml", "filler"],
+            "nothing stray is left"
+        );
+        drop(mount);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -121,6 +121,9 @@ pub enum Failure {
     /// We are not in the room (any more): nothing was sent.
     #[error("not in the room")]
     NotInRoom,
+    /// Something on this computer failed (the local store, a full disk), as a sentence.
+    #[error("{0}")]
+    Local(String),
     /// Anything else, with the server's words.
     #[error("{0}")]
     Other(String),
