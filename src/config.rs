@@ -34,6 +34,14 @@ pub enum ConfigError {
         /// What the system said.
         source: std::io::Error,
     },
+    /// A file or directory could not be made owner-only.
+    #[error("Could not make {path} private to you: {source}.")]
+    Private {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
 }
 
 /// Where one profile's files live.
@@ -103,13 +111,16 @@ impl ProfilePaths {
         self.data_dir.join("secret.json")
     }
 
-    /// Creates the data directory (owner-only) if it is missing.
+    /// Creates the data directory if it is missing, and makes it and everything in it
+    /// owner-only, whoever created them first (the log, the SDK's store).
     pub fn create_data_dir(&self) -> Result<(), ConfigError> {
-        create_private_dir(&self.data_dir)
+        create_private_dir(&self.data_dir)?;
+        restrict_tree(&self.data_dir)
     }
 }
 
-/// Creates `dir` and its parents; the last one is made readable by its owner only.
+/// Creates `dir` and its parents; the last one is made (or, if it exists, turned) readable by
+/// its owner only.
 pub fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
     use std::os::unix::fs::DirBuilderExt;
     let err = |source| ConfigError::CreateDir {
@@ -121,9 +132,53 @@ pub fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
     }
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            restrict(dir).map_err(|source| ConfigError::Private {
+                path: dir.to_owned(),
+                source,
+            })
+        }
         Err(e) => Err(err(e)),
     }
+}
+
+/// Takes the group's and others' permissions from `path` (not following a symlink).
+fn restrict(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(path)?;
+    let mode = meta.permissions().mode();
+    if meta.file_type().is_symlink() || mode & 0o077 == 0 {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & !0o077))
+}
+
+/// [`restrict`] for `dir` and everything under it; what vanishes meanwhile (a database's
+/// journal) is skipped.
+fn restrict_tree(dir: &Path) -> Result<(), ConfigError> {
+    let err = |path: &Path, source| ConfigError::Private {
+        path: path.to_owned(),
+        source,
+    };
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let mut pending = vec![dir.to_owned()];
+    while let Some(path) = pending.pop() {
+        match restrict(&path) {
+            Err(e) if !gone(&e) => return Err(err(&path, e)),
+            _ => {}
+        }
+        let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        if !is_dir {
+            continue;
+        }
+        let entries = match std::fs::read_dir(&path) {
+            Ok(entries) => entries,
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err(err(&path, e)),
+        };
+        pending.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+    }
+    Ok(())
 }
 
 /// The settings of one profile, from its config file.
@@ -550,6 +605,43 @@ mod tests {
         );
         drop(mount);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_data_directory_becomes_owner_only_whoever_made_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("vestibule-private-{}", std::process::id()));
+        std::fs::remove_dir_all(&root).ok();
+        let data = root.join("default");
+        // As the log leaves it with VESTIBULE_DATA_DIR: the data directory made as a parent.
+        std::fs::create_dir_all(data.join("state")).unwrap();
+        std::fs::create_dir_all(data.join("store")).unwrap();
+        std::fs::write(data.join("store/matrix-sdk-state.sqlite3"), b"").unwrap();
+        std::fs::write(data.join("state/vestibule.log"), b"").unwrap();
+        let open = std::fs::Permissions::from_mode(0o755);
+        for dir in [&root, &data, &data.join("store"), &data.join("state")] {
+            std::fs::set_permissions(dir, open.clone()).unwrap();
+        }
+        std::fs::set_permissions(
+            data.join("store/matrix-sdk-state.sqlite3"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let paths = ProfilePaths {
+            profile: "default".into(),
+            config_file: data.join("config.toml"),
+            state_dir: data.join("state"),
+            data_dir: data.clone(),
+        };
+        paths.create_data_dir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("store")), 0o700);
+        assert_eq!(mode(&data.join("state")), 0o700);
+        assert_eq!(mode(&data.join("store/matrix-sdk-state.sqlite3")), 0o600);
+        assert_eq!(mode(&data.join("state/vestibule.log")), 0o600);
+        assert_eq!(mode(&root), 0o755, "the folder above is not ours to change");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -37,14 +37,17 @@ async fn build_client(
     } else {
         builder.homeserver_url(homeserver)
     };
-    builder
+    let client = builder
         .sqlite_store(paths.store_dir(), Some(passphrase))
         // Our own loops retry with back-off and report offline states; the SDK's silent retries
         // (up to 15 minutes) would hide them.
         .request_config(RequestConfig::new().retry_limit(2).timeout(REQUEST_TIMEOUT))
         .build()
         .await
-        .map_err(|e| build_sentence(homeserver, &e))
+        .map_err(|e| build_sentence(homeserver, &e))?;
+    // The store's files are the SDK's: make them owner-only like the rest of the data.
+    paths.create_data_dir().map_err(|e| e.to_string())?;
+    Ok(client)
 }
 
 async fn blocking<T: Send + 'static>(
