@@ -411,6 +411,89 @@ async fn our_join_is_published_in_both_forms_and_leave_clears_it() {
     app.quit().await;
 }
 
+/// What a reverse proxy in front of a homeserver without MSC4140 answers with an empty 404:
+/// delayed events (scheduling and updating them) and, so that the client stays behind the
+/// proxy, `.well-known`.
+fn no_delayed_events(method: &str, path: &str) -> bool {
+    path.contains("/delayed_events")
+        || (method == "PUT"
+            && path.contains("/state/")
+            && path.contains("org.matrix.msc4140.delay="))
+        || path.starts_with("/.well-known/")
+}
+
+const NO_DELAYED_EVENTS_NOTICE: &str = "cannot remove a call entry by itself";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_without_delayed_events_we_join_with_expires_and_say_so_once() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let proxy = support::proxy::start(&hs.url, no_delayed_events);
+    let mut app = App::start_on(&proxy.url, &bob).await;
+    let key = format!("_{}_{}_m.call", bob.user_id, app.device_id);
+    for round in 0..2 {
+        app.send(Command::Join {
+            room: room.to_owned().into(),
+            intent: CallIntent::Audio,
+            notify: None,
+            foci: vec![SFU.into()],
+        });
+        app.lobby_where(&room, "joined", |l| l.own == OwnCallState::Joined)
+            .await;
+        let content = wait_for("our membership with expires", WAIT, async || {
+            let session = raw_state(&alice, &room, "org.matrix.msc3401.call.member").await;
+            let ev = session.iter().find(|e| e["state_key"] == key)?;
+            (ev["content"]["application"] == "m.call").then(|| ev["content"].clone())
+        })
+        .await;
+        assert_eq!(content["expires"], 14_400_000, "round {round}");
+        let told = |u: &Update| matches!(u, Update::Notice { message } if message.contains(NO_DELAYED_EVENTS_NOTICE));
+        if round == 0 && !app.log.iter().any(told) {
+            app.expect("the notice", |u| told(u).then_some(())).await;
+        }
+        let refused = proxy.refused.lock().unwrap().clone();
+        assert!(
+            refused
+                .iter()
+                .any(|r| r.starts_with("PUT ") && r.contains("delay=")),
+            "the delayed leave was tried: {refused:?}"
+        );
+        assert!(
+            !refused.iter().any(|r| r.contains("/delayed_events")),
+            "nothing to restart without a delayed leave: {refused:?}"
+        );
+        app.send(Command::Leave {
+            room: room.to_owned().into(),
+        });
+        app.lobby_where(&room, "left", |l| l.own == OwnCallState::NotJoined)
+            .await;
+        wait_for("alice to see us leave", WAIT, async || {
+            let session = raw_state(&alice, &room, "org.matrix.msc3401.call.member").await;
+            let ev = session.iter().find(|e| e["state_key"] == key)?;
+            (ev["content"] == json!({})).then_some(())
+        })
+        .await;
+    }
+    let scheduled = proxy
+        .refused
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.contains("delay="))
+        .count();
+    // Once per form published on the first join; the second join knows better.
+    assert_eq!(scheduled, 2, "{:?}", proxy.refused.lock().unwrap());
+    let notices = app
+        .log
+        .iter()
+        .filter(|u| matches!(u, Update::Notice { message } if message.contains(NO_DELAYED_EVENTS_NOTICE)))
+        .count();
+    assert_eq!(notices, 1);
+    assert!(proxy.forwarded.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    app.quit().await;
+}
+
 fn app_device(bob: &TestUser, lobby: &RoomLobby) -> String {
     participants(lobby)
         .iter()

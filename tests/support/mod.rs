@@ -15,6 +15,7 @@
 pub mod calls;
 pub mod desktop;
 pub mod figures;
+pub mod proxy;
 pub mod scripted;
 
 use std::hash::{BuildHasher, Hasher};
