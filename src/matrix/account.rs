@@ -141,9 +141,10 @@ impl Worker {
         self.out.send(Update::SignedOut);
     }
 
-    /// The session was signed out from another device: forget it here too and ask for a new
-    /// sign-in.
-    pub(super) async fn session_ended(&mut self) {
+    /// The session ended on the server. Signed out from another device (`soft_logout` false):
+    /// forget it here too. Expired (`soft_logout`): keep the store, its keys and the saved
+    /// secret, so that signing in again resumes this device. Either way, ask for a sign-in.
+    pub(super) async fn session_ended(&mut self, soft_logout: bool) {
         let Some(mut account) = self.account.take() else {
             return;
         };
@@ -151,12 +152,18 @@ impl Worker {
         account.sync_task = None;
         let client = account.client.clone();
         drop(account);
+        self.rooms.clear();
+        if soft_logout {
+            drop(client);
+            self.out.error(WorkerError::SessionExpired, None, None);
+            self.out.send(Update::NeedsLogin);
+            return;
+        }
         // The token is dead, so the server part of the logout fails; the local cleanup is what
         // matters.
         if let Err(message) = session::logout(&client, &self.config.paths, &self.secrets).await {
             tracing::debug!("cleaning up a session ended elsewhere: {message}");
         }
-        self.rooms.clear();
         self.out.error(WorkerError::SignedOutElsewhere, None, None);
         self.out.send(Update::NeedsLogin);
     }

@@ -48,6 +48,12 @@ pub enum WorkerError {
     /// The homeserver forgot our token: signed out from another device.
     #[error("This session was signed out from another device; sign in again.")]
     SignedOutElsewhere,
+    /// The access token expired: signing in again resumes the session on this device.
+    #[error("Your session has expired; sign in again to resume it on this device.")]
+    SessionExpired,
+    /// The homeserver refuses to sync even afresh.
+    #[error("{0} Vestibule stopped syncing; restart it to try again.")]
+    SyncStopped(String),
     /// Restoring or removing the saved session failed, as a sentence.
     #[error("{0}")]
     Session(String),

@@ -77,7 +77,8 @@ pub async fn restore(
 }
 
 /// Signs in with a password and saves the session. `homeserver` is a server name or URL,
-/// `user` a localpart or a full user id.
+/// `user` a localpart or a full user id. A session kept after it expired (a soft logout) of the
+/// same user on the same server is resumed: the same device, the same store and its keys.
 pub async fn login(
     paths: &ProfilePaths,
     secrets: &SecretStore,
@@ -85,24 +86,94 @@ pub async fn login(
     user: &str,
     password: &str,
 ) -> Result<Client, String> {
+    let store = secrets.clone();
+    if let Some(kept) = blocking(move || store.load()).await?
+        && let Some(client) = resume(paths, &kept, homeserver, user, password).await?
+    {
+        return keep(paths, secrets, client, kept.store_passphrase).await;
+    }
     // A new account gets a new store with a new passphrase.
     remove_dir(&paths.store_dir())?;
     let passphrase = random_id(48);
-    // Discovery of an unresponsive host could otherwise take several request timeouts.
-    let client = tokio::time::timeout(
-        DISCOVERY_TIMEOUT,
-        build_client(paths, homeserver, true, &passphrase),
-    )
-    .await
-    .map_err(|_| {
-        format!("{homeserver} did not answer in time; check the address and your connection.")
-    })??;
+    let client = discover(paths, homeserver, &passphrase).await?;
     client
         .matrix_auth()
         .login_username(user, password)
         .initial_device_display_name("Vestibule")
         .await
         .map_err(|e| login_sentence(&e))?;
+    keep(paths, secrets, client, passphrase).await
+}
+
+/// Builds a client for `homeserver` (a name or a URL), within [`DISCOVERY_TIMEOUT`].
+async fn discover(
+    paths: &ProfilePaths,
+    homeserver: &str,
+    passphrase: &str,
+) -> Result<Client, String> {
+    // Discovery of an unresponsive host could otherwise take several request timeouts.
+    tokio::time::timeout(
+        DISCOVERY_TIMEOUT,
+        build_client(paths, homeserver, true, passphrase),
+    )
+    .await
+    .map_err(|_| {
+        format!("{homeserver} did not answer in time; check the address and your connection.")
+    })?
+}
+
+/// Signs in again on the device of the `kept` session, with its store, when it is the same
+/// user on the same server; `None` when it is not (the caller starts afresh).
+async fn resume(
+    paths: &ProfilePaths,
+    kept: &StoredSecret,
+    homeserver: &str,
+    user: &str,
+    password: &str,
+) -> Result<Option<Client>, String> {
+    let kept_user = &kept.session.meta.user_id;
+    if user != kept_user.as_str() && user != kept_user.localpart() {
+        return Ok(None);
+    }
+    let client = match discover(paths, homeserver, &kept.store_passphrase).await {
+        Ok(client) => client,
+        Err(reason) => {
+            tracing::info!("the kept store cannot be used ({reason}); starting afresh");
+            return Ok(None);
+        }
+    };
+    let same_server =
+        client.homeserver().as_str().trim_end_matches('/') == kept.homeserver.trim_end_matches('/');
+    if !same_server || client.user_id().is_some() {
+        return Ok(None);
+    }
+    client
+        .matrix_auth()
+        .login_username(user, password)
+        .device_id(kept.session.meta.device_id.as_str())
+        .initial_device_display_name("Vestibule")
+        .await
+        .map_err(|e| login_sentence(&e))?;
+    if client.user_id() != Some(kept_user.as_ref()) {
+        // Another account after all: its store holds someone else's keys.
+        client.matrix_auth().logout().await.ok();
+        return Ok(None);
+    }
+    tracing::info!(
+        "resumed the session of device {}",
+        kept.session.meta.device_id
+    );
+    Ok(Some(client))
+}
+
+/// Saves the session of the signed-in `client`; without a safe place for it the sign-in is
+/// undone.
+async fn keep(
+    paths: &ProfilePaths,
+    secrets: &SecretStore,
+    client: Client,
+    passphrase: String,
+) -> Result<Client, String> {
     let Some(session) = client.matrix_auth().session() else {
         return Err("The homeserver did not start a session.".to_owned());
     };
@@ -113,7 +184,6 @@ pub async fn login(
     };
     let store = secrets.clone();
     if let Err(sentence) = blocking(move || store.save(&secret)).await {
-        // Without a safe place for the session we do not keep it: undo the sign-in.
         if let Err(e) = client.logout().await {
             tracing::debug!("logout after failed save: {e}");
         }

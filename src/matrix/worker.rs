@@ -137,8 +137,11 @@ pub(super) enum Internal {
         error: WorkerError,
         room_id: OwnedRoomId,
     },
-    /// The homeserver no longer knows our access token.
-    SessionEnded,
+    /// The sync loop stopped for good: the server refuses even a fresh sync.
+    SyncStopped { reason: String },
+    /// The homeserver no longer knows our access token (`soft_logout`: it expired, and signing
+    /// in again on the same device resumes the session).
+    SessionEnded { soft_logout: bool },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -336,7 +339,10 @@ impl Worker {
             Internal::Problem { error, room_id } => {
                 self.out.error(error, None, Some(&room_id));
             }
-            Internal::SessionEnded => self.session_ended().await,
+            Internal::SyncStopped { reason } => {
+                self.out.error(WorkerError::SyncStopped(reason), None, None);
+            }
+            Internal::SessionEnded { soft_logout } => self.session_ended(soft_logout).await,
         }
     }
 

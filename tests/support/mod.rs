@@ -12,6 +12,7 @@
 //! * [`TestUser::create_call_room`], [`TestUser::join`], [`TestUser::sync_once`], [`wait_for`].
 #![allow(dead_code)]
 
+pub mod app;
 pub mod calls;
 pub mod desktop;
 pub mod figures;

@@ -16,6 +16,10 @@ use std::time::Duration;
 /// itself with a `404` and an empty body instead of forwarding it.
 pub type Refuse = fn(method: &str, path: &str) -> bool;
 
+/// Gives, from a request's method and path (with its query), the path to forward instead, if
+/// it is to change.
+pub type Rewrite = fn(method: &str, path: &str) -> Option<String>;
+
 /// A running proxy; it lives as long as the test process.
 pub struct Proxy {
     /// Its base URL, e.g. `http://127.0.0.1:40123`.
@@ -24,11 +28,18 @@ pub struct Proxy {
     pub refused: Arc<Mutex<Vec<String>>>,
     /// How many requests it forwarded.
     pub forwarded: Arc<AtomicUsize>,
+    /// How many requests it forwarded rewritten.
+    pub rewritten: Arc<AtomicUsize>,
 }
 
 /// Starts a proxy in front of `upstream` (`http://host:port`) that answers what `refuse` picks
 /// with `404` and an empty body, as a reverse proxy without the endpoint does.
 pub fn start(upstream: &str, refuse: Refuse) -> Proxy {
+    start_with(upstream, refuse, |_, _| None)
+}
+
+/// [`start`], also forwarding what `rewrite` picks with its new path.
+pub fn start_with(upstream: &str, refuse: Refuse, rewrite: Rewrite) -> Proxy {
     let upstream = upstream
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -37,13 +48,16 @@ pub fn start(upstream: &str, refuse: Refuse) -> Proxy {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let refused = Arc::new(Mutex::new(Vec::new()));
     let forwarded = Arc::new(AtomicUsize::new(0));
+    let rewritten = Arc::new(AtomicUsize::new(0));
     let (r, f, own) = (refused.clone(), forwarded.clone(), url.clone());
+    let w = rewritten.clone();
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             let (upstream, r, f) = (upstream.clone(), r.clone(), f.clone());
-            let own = own.clone();
+            let (own, w) = (own.clone(), w.clone());
             std::thread::spawn(move || {
-                if let Err(e) = serve(client, (&upstream, &own), refuse, &r, &f) {
+                let rules = (refuse, rewrite, &*w);
+                if let Err(e) = serve(client, (&upstream, &own), rules, &r, &f) {
                     eprintln!("proxy: {e}");
                 }
             });
@@ -53,6 +67,7 @@ pub fn start(upstream: &str, refuse: Refuse) -> Proxy {
         url,
         refused,
         forwarded,
+        rewritten,
     }
 }
 
@@ -111,7 +126,7 @@ fn closing(head: &str) -> String {
 fn serve(
     mut client: TcpStream,
     (upstream, own): (&str, &str),
-    refuse: Refuse,
+    (refuse, rewrite, rewritten): (Refuse, Rewrite, &AtomicUsize),
     refused: &Mutex<Vec<String>>,
     forwarded: &AtomicUsize,
 ) -> std::io::Result<()> {
@@ -128,6 +143,13 @@ fn serve(
         );
     }
     forwarded.fetch_add(1, Ordering::SeqCst);
+    let head = match rewrite(method, path) {
+        Some(new_path) => {
+            rewritten.fetch_add(1, Ordering::SeqCst);
+            head.replacen(path, &new_path, 1)
+        }
+        None => head.clone(),
+    };
     let mut server = TcpStream::connect(upstream)?;
     server.write_all(closing(&head).as_bytes())?;
     server.write_all(&body)?;
