@@ -204,3 +204,63 @@ async fn an_expired_session_keeps_its_store_and_signing_in_resumes_the_device() 
     );
     app.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_secret_that_cannot_be_read_stops_instead_of_asking_to_sign_in() {
+    let root = data_root();
+    let paths = paths_in(&root);
+    paths.create_data_dir().unwrap();
+    // There, but unreadable (as a locked keyring is): a directory where the file should be.
+    std::fs::create_dir(paths.secret_file()).unwrap();
+    let mut app = App::spawned(root.clone(), Settings::default());
+    let message = loop {
+        let update = tokio::time::timeout(WAIT, app.updates.recv())
+            .await
+            .expect("an update in time")
+            .expect("the worker says why it stops");
+        match update {
+            Update::Fatal { message } => break message,
+            Update::NeedsLogin => panic!("asked for a new sign-in over an unreadable session"),
+            _ => {}
+        }
+    };
+    assert!(
+        message.starts_with("Could not use the secret file"),
+        "{message}"
+    );
+    std::fs::remove_dir_all(&root).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_out_whose_secret_cannot_be_removed_keeps_everything() {
+    let hs = homeserver();
+    let bob = hs.register("bob").await;
+    let mut app = App::start(&bob).await;
+    let paths = paths_in(&app.root);
+    // The secret cannot be removed now (as with a locked keyring).
+    std::fs::remove_file(paths.secret_file()).unwrap();
+    std::fs::create_dir_all(paths.secret_file().join("held")).unwrap();
+    app.send(Command::Logout);
+    let message = app
+        .expect("the refusal", |u| match u {
+            Update::Error { message, .. } => Some(message.clone()),
+            Update::SignedOut => panic!("signed out with the secret still there"),
+            _ => None,
+        })
+        .await;
+    assert!(
+        message.starts_with("Could not sign out:")
+            && message.ends_with("Nothing was removed; try again."),
+        "{message}"
+    );
+    assert!(paths.store_dir().is_dir(), "the store stays");
+    // Still signed in and working, with the same token.
+    app.send(Command::DiscoverFoci);
+    app.expect("the foci", |u| {
+        matches!(u, Update::Foci { .. }).then_some(())
+    })
+    .await;
+    assert!(!app.log.iter().any(|u| matches!(u, Update::SignedOut)));
+    std::fs::remove_dir_all(paths.secret_file()).unwrap();
+    app.quit().await;
+}

@@ -6,7 +6,7 @@ use matrix_sdk::ruma::api::FeatureFlag;
 use tokio::task::JoinHandle;
 
 use super::error::WorkerError;
-use super::session;
+use super::session::{self, RestoreError};
 use super::sync::sync_loop;
 use super::types::{Connection, Update};
 use super::worker::Worker;
@@ -50,17 +50,24 @@ impl Worker {
             .ok_or(WorkerError::NotSignedIn)
     }
 
-    /// Restores the profile's saved session, or asks for a sign-in.
-    pub(super) async fn restore(&mut self) {
+    /// Restores the profile's saved session, or asks for a sign-in. `false` when the worker
+    /// cannot go on: the saved secret is there but cannot be read (a locked keyring), and a new
+    /// sign-in would leave its device behind.
+    pub(super) async fn restore(&mut self) -> bool {
         match session::restore(&self.config.paths, &self.secrets).await {
             Ok(Some(client)) => self.signed_in(client).await,
             Ok(None) => self.out.send(Update::NeedsLogin),
-            Err(reason) => {
+            Err(RestoreError::Unreadable(message)) => {
+                self.out.send(Update::Fatal { message });
+                return false;
+            }
+            Err(RestoreError::Failed(reason)) => {
                 self.out
                     .error(WorkerError::Session(reason), Some("restore"), None);
                 self.out.send(Update::NeedsLogin);
             }
         }
+        true
     }
 
     /// Signs in with a password.
@@ -127,10 +134,19 @@ impl Worker {
         }
     }
 
-    /// Signs out for good: the token, the store and the secret go.
-    pub(super) async fn sign_out(&mut self) {
+    /// Signs out for good: the secret, the token, the store and the config go. `false` when
+    /// the secret could not be removed: then nothing is, and we stay signed in.
+    pub(super) async fn sign_out(&mut self) -> bool {
+        if self.account.is_none() {
+            return true;
+        }
+        if let Err(message) = session::forget_secret(&self.secrets).await {
+            self.out
+                .error(WorkerError::Session(message), Some("logout"), None);
+            return false;
+        }
         let Some(account) = self.account.take() else {
-            return;
+            return true;
         };
         let client = account.client.clone();
         drop(account);
@@ -139,6 +155,7 @@ impl Worker {
                 .error(WorkerError::Session(message), Some("logout"), None);
         }
         self.out.send(Update::SignedOut);
+        true
     }
 
     /// The session ended on the server. Signed out from another device (`soft_logout` false):

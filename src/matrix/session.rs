@@ -53,27 +53,61 @@ async fn build_client(
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, SecretError> + Send + 'static,
 ) -> Result<T, String> {
+    blocking_secret(f).await.map_err(|e| e.to_string())
+}
+
+async fn blocking_secret<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SecretError> + Send + 'static,
+) -> Result<T, SecretError> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("The secret store stopped unexpectedly: {e}.")),
+        Ok(result) => result,
+        Err(e) => Err(SecretError::Keyring(format!(
+            "it stopped unexpectedly ({e})"
+        ))),
     }
+}
+
+/// Why a saved session was not restored.
+#[derive(Debug)]
+pub enum RestoreError {
+    /// The saved secret is there but cannot be read now (a locked keyring): signing in anew
+    /// would leave its device behind, so nothing else may happen until it can be read.
+    Unreadable(String),
+    /// Restoring failed otherwise, as a sentence.
+    Failed(String),
 }
 
 /// Restores the saved session of the profile, if there is one.
 pub async fn restore(
     paths: &ProfilePaths,
     secrets: &SecretStore,
-) -> Result<Option<Client>, String> {
+) -> Result<Option<Client>, RestoreError> {
     let store = secrets.clone();
-    let Some(secret) = blocking(move || store.load()).await? else {
-        return Ok(None);
+    let secret = match blocking_secret(move || store.load()).await {
+        Ok(Some(secret)) => secret,
+        Ok(None) => return Ok(None),
+        Err(e) if e.is_unreadable() => return Err(RestoreError::Unreadable(e.to_string())),
+        Err(e) => return Err(RestoreError::Failed(e.to_string())),
     };
-    let client = build_client(paths, &secret.homeserver, false, &secret.store_passphrase).await?;
-    client
-        .restore_session(secret.session)
+    let client = build_client(paths, &secret.homeserver, false, &secret.store_passphrase)
         .await
-        .map_err(|e| format!("The saved session could not be restored: {}", sentence(&e)))?;
+        .map_err(RestoreError::Failed)?;
+    client.restore_session(secret.session).await.map_err(|e| {
+        RestoreError::Failed(format!(
+            "The saved session could not be restored: {}",
+            sentence(&e)
+        ))
+    })?;
     Ok(Some(client))
+}
+
+/// Removes the saved secret, first of all when signing out: while it cannot be removed (a
+/// locked keyring), nothing else is, and the session stays as it was.
+pub async fn forget_secret(secrets: &SecretStore) -> Result<(), String> {
+    let store = secrets.clone();
+    blocking(move || store.delete())
+        .await
+        .map_err(|e| format!("Could not sign out: {e} Nothing was removed; try again."))
 }
 
 /// Signs in with a password and saves the session. `homeserver` is a server name or URL,
