@@ -34,6 +34,14 @@ pub enum ConfigError {
         /// What the system said.
         source: std::io::Error,
     },
+    /// A file or directory could not be made owner-only.
+    #[error("Could not make {path} private to you: {source}.")]
+    Private {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
 }
 
 /// Where one profile's files live.
@@ -103,13 +111,16 @@ impl ProfilePaths {
         self.data_dir.join("secret.json")
     }
 
-    /// Creates the data directory (owner-only) if it is missing.
+    /// Creates the data directory if it is missing, and makes it and everything in it
+    /// owner-only, whoever created them first (the log, the SDK's store).
     pub fn create_data_dir(&self) -> Result<(), ConfigError> {
-        create_private_dir(&self.data_dir)
+        create_private_dir(&self.data_dir)?;
+        restrict_tree(&self.data_dir)
     }
 }
 
-/// Creates `dir` and its parents; the last one is made readable by its owner only.
+/// Creates `dir` and its parents; the last one is made (or, if it exists, turned) readable by
+/// its owner only.
 pub fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
     use std::os::unix::fs::DirBuilderExt;
     let err = |source| ConfigError::CreateDir {
@@ -121,9 +132,53 @@ pub fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
     }
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            restrict(dir).map_err(|source| ConfigError::Private {
+                path: dir.to_owned(),
+                source,
+            })
+        }
         Err(e) => Err(err(e)),
     }
+}
+
+/// Takes the group's and others' permissions from `path` (not following a symlink).
+fn restrict(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(path)?;
+    let mode = meta.permissions().mode();
+    if meta.file_type().is_symlink() || mode & 0o077 == 0 {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & !0o077))
+}
+
+/// [`restrict`] for `dir` and everything under it; what vanishes meanwhile (a database's
+/// journal) is skipped.
+fn restrict_tree(dir: &Path) -> Result<(), ConfigError> {
+    let err = |path: &Path, source| ConfigError::Private {
+        path: path.to_owned(),
+        source,
+    };
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let mut pending = vec![dir.to_owned()];
+    while let Some(path) = pending.pop() {
+        match restrict(&path) {
+            Err(e) if !gone(&e) => return Err(err(&path, e)),
+            _ => {}
+        }
+        let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        if !is_dir {
+            continue;
+        }
+        let entries = match std::fs::read_dir(&path) {
+            Ok(entries) => entries,
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err(err(&path, e)),
+        };
+        pending.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+    }
+    Ok(())
 }
 
 /// The settings of one profile, from its config file.
@@ -253,15 +308,13 @@ impl Settings {
 
 impl Settings {
     /// Writes the settings, first copying what the file held to `<file>.bak` so that nothing
-    /// the user wrote (comments included) is lost.
+    /// the user wrote (comments included) is lost. The new file is written beside, synced and
+    /// renamed over the old one: a full disk or a crash leaves the previous file as it was.
     pub fn save(&self, path: &Path) -> Result<(), String> {
-        let fail = |e: &dyn std::fmt::Display| {
-            format!(
-                "The settings could not be saved to {} ({e}).",
-                path.display()
-            )
-        };
-        let text = self.to_toml().map_err(|e| fail(&e))?;
+        let fail = |e: &std::io::Error| save_sentence(path, e);
+        let text = self
+            .to_toml()
+            .map_err(|e| format!("The settings could not be written out ({e})."))?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
         }
@@ -275,16 +328,81 @@ impl Settings {
                     .to_toml()
                     .is_ok_and(|t| t.as_bytes() == old.as_slice());
                 if !ours {
-                    std::fs::write(backup_path(path), old).map_err(|e| fail(&e))?;
+                    write_replacing(&backup_path(path), &old).map_err(|e| fail(&e))?;
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(fail(&e)),
         }
-        // Write beside and rename, so a crash never leaves half a file.
-        let temp = path.with_extension("toml.new");
-        std::fs::write(&temp, text).map_err(|e| fail(&e))?;
-        std::fs::rename(&temp, path).map_err(|e| fail(&e))
+        write_replacing(path, text.as_bytes()).map_err(|e| fail(&e))
+    }
+}
+
+/// Replaces `path` with `bytes`: written to `<path>.new` beside it, synced, renamed over it and
+/// the folder synced. On failure the `.new` file is removed and `path` is as it was.
+pub fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".new");
+    let temp = path.with_file_name(name);
+    let written = std::fs::File::create(&temp)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&temp, path));
+    if let Err(e) = written {
+        // Best effort: the temp file may not exist, and the error that matters is `e`.
+        std::fs::remove_file(&temp).ok();
+        return Err(e);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The rename is durable once the folder is synced; where folders cannot be synced
+        // (some file systems refuse), the file itself is already complete.
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).ok();
+    }
+    Ok(())
+}
+
+/// Why writing to disk failed, in the terms a person can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskProblem {
+    /// No space left (or the quota is used up).
+    Full,
+    /// The folder is read-only or not ours to write.
+    NotWritable,
+}
+
+impl DiskProblem {
+    /// What `e` means, or `None` when the system's own words are all there is.
+    pub fn of(e: &std::io::Error) -> Option<Self> {
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
+                Some(Self::Full)
+            }
+            ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => Some(Self::NotWritable),
+            _ => None,
+        }
+    }
+}
+
+/// The sentence for settings that could not be saved to `path`.
+fn save_sentence(path: &Path, e: &std::io::Error) -> String {
+    tracing::debug!("saving {}: {e:?}", path.display());
+    let folder = path.parent().unwrap_or(path).display();
+    match DiskProblem::of(e) {
+        Some(DiskProblem::Full) => "The settings could not be saved: the disk is full. Free some \
+             space and change the setting again; the previous settings are kept."
+            .to_owned(),
+        Some(DiskProblem::NotWritable) => format!(
+            "The settings could not be saved: the folder {folder} is not writable; the previous \
+             settings are kept."
+        ),
+        None => format!(
+            "The settings could not be saved to {} ({e}); the previous settings are kept.",
+            path.display()
+        ),
     }
 }
 
@@ -368,6 +486,162 @@ mod tests {
         );
         assert_eq!(Settings::load(&file).0, settings);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A mount made for a test, unmounted when dropped.
+    struct Mount(PathBuf);
+
+    impl Mount {
+        /// Mounts with `mount ARGS… DIR`; `None` where this process may not mount (not root).
+        fn new(dir: &Path, args: &[&str]) -> Option<Self> {
+            let status = std::process::Command::new("mount")
+                .args(args)
+                .arg(dir)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .ok()?;
+            status.success().then(|| Self(dir.to_owned()))
+        }
+    }
+
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            std::process::Command::new("umount")
+                .arg(&self.0)
+                .status()
+                .ok();
+        }
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn changed_settings() -> Settings {
+        let mut settings = Settings::default();
+        settings.calls.foci = (0..400)
+            .map(|i| format!("https://sfu{i}.example.org"))
+            .collect();
+        settings
+    }
+
+    #[test]
+    fn disk_problems_are_named_from_the_system_errors() {
+        let of = |code| DiskProblem::of(&std::io::Error::from_raw_os_error(code));
+        // ENOSPC, EDQUOT, EROFS, EACCES, EPERM; ENOENT says nothing more than the system.
+        assert_eq!(of(28), Some(DiskProblem::Full));
+        assert_eq!(of(122), Some(DiskProblem::Full));
+        assert_eq!(of(30), Some(DiskProblem::NotWritable));
+        assert_eq!(of(13), Some(DiskProblem::NotWritable));
+        assert_eq!(of(1), Some(DiskProblem::NotWritable));
+        assert_eq!(of(2), None);
+    }
+
+    #[test]
+    fn saving_into_a_folder_that_is_not_writable_keeps_the_old_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("vestibule-ro-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.toml");
+        let written = "# mine\n[ring]\nvolume = 0.3\n";
+        std::fs::write(&file, written).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        // Root writes through permissions: make the folder a read-only bind mount instead.
+        let mount = std::fs::write(dir.join("probe"), b"").is_ok().then(|| {
+            std::fs::remove_file(dir.join("probe")).unwrap();
+            let source = dir.display().to_string();
+            let bound = Mount::new(&dir, &["--bind", &source]).expect("a bind mount as root");
+            let ro = std::process::Command::new("mount")
+                .args(["-o", "remount,ro,bind"])
+                .arg(&dir)
+                .status()
+                .unwrap();
+            assert!(ro.success());
+            bound
+        });
+        let error = changed_settings().save(&file).unwrap_err();
+        assert!(
+            error.contains("is not writable") && error.contains(&dir.display().to_string()),
+            "{error}"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+        assert_eq!(entries(&dir), ["config.toml"], "nothing stray is left");
+        drop(mount);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn saving_onto_a_full_disk_keeps_the_old_file() {
+        let dir = std::env::temp_dir().join(format!("vestibule-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let Some(mount) = Mount::new(&dir, &["-t", "tmpfs", "-o", "size=64k", "tmpfs"]) else {
+            // Only root can mount the tiny file system; the mapping itself is tested above.
+            eprintln!("skipped: no tmpfs can be mounted here");
+            std::fs::remove_dir_all(&dir).unwrap();
+            return;
+        };
+        let file = dir.join("config.toml");
+        let before = Settings::default();
+        before.save(&file).unwrap();
+        let written = std::fs::read_to_string(&file).unwrap();
+        // Fill what is left.
+        let mut filler = std::fs::File::create(dir.join("filler")).unwrap();
+        let chunk = [0u8; 4096];
+        while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+        drop(filler);
+        let error = changed_settings().save(&file).unwrap_err();
+        assert!(error.contains("the disk is full"), "{error}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+        assert_eq!(
+            entries(&dir),
+            ["config.toml", "filler"],
+            "nothing stray is left"
+        );
+        drop(mount);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_data_directory_becomes_owner_only_whoever_made_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("vestibule-private-{}", std::process::id()));
+        std::fs::remove_dir_all(&root).ok();
+        let data = root.join("default");
+        // As the log leaves it with VESTIBULE_DATA_DIR: the data directory made as a parent.
+        std::fs::create_dir_all(data.join("state")).unwrap();
+        std::fs::create_dir_all(data.join("store")).unwrap();
+        std::fs::write(data.join("store/matrix-sdk-state.sqlite3"), b"").unwrap();
+        std::fs::write(data.join("state/vestibule.log"), b"").unwrap();
+        let open = std::fs::Permissions::from_mode(0o755);
+        for dir in [&root, &data, &data.join("store"), &data.join("state")] {
+            std::fs::set_permissions(dir, open.clone()).unwrap();
+        }
+        std::fs::set_permissions(
+            data.join("store/matrix-sdk-state.sqlite3"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let paths = ProfilePaths {
+            profile: "default".into(),
+            config_file: data.join("config.toml"),
+            state_dir: data.join("state"),
+            data_dir: data.clone(),
+        };
+        paths.create_data_dir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("store")), 0o700);
+        assert_eq!(mode(&data.join("state")), 0o700);
+        assert_eq!(mode(&data.join("store/matrix-sdk-state.sqlite3")), 0o600);
+        assert_eq!(mode(&data.join("state/vestibule.log")), 0o600);
+        assert_eq!(mode(&root), 0o755, "the folder above is not ours to change");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

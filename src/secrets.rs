@@ -46,6 +46,9 @@ pub enum SecretError {
          VESTIBULE_SECRET_STORE=file to keep it in a file only you can read."
     )]
     NoKeyring,
+    /// The keyring is there but locked (or its unlock prompt was dismissed).
+    #[error("Your keyring is locked; unlock it and start Vestibule again.")]
+    Locked,
     /// The keyring answered with an error.
     #[error("The keyring refused to keep the session: {0}.")]
     Keyring(String),
@@ -203,8 +206,45 @@ fn keyring_error(e: keyring_core::Error) -> SecretError {
     match e {
         keyring_core::Error::NoStorageAccess(inner) => {
             tracing::debug!("keyring not accessible: {inner}");
-            SecretError::NoKeyring
+            // The Secret Service answered: the collection or item is locked, or the prompt to
+            // unlock it was dismissed.
+            let text = inner.to_string();
+            if ["locked", "prompt"].iter().any(|w| text.contains(w)) {
+                SecretError::Locked
+            } else {
+                SecretError::NoKeyring
+            }
         }
         other => SecretError::Keyring(other.to_string()),
+    }
+}
+
+impl SecretError {
+    /// Whether a saved secret is there but cannot be read now (a locked keyring, an unreadable
+    /// file): signing in anew would leave the saved session's device behind.
+    pub fn is_unreadable(&self) -> bool {
+        matches!(self, Self::Locked | Self::File { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_locked_keyring_is_said_as_locked() {
+        for inner in ["SS Error: object locked", "SS error: prompt dismissed"] {
+            let e = keyring_core::Error::NoStorageAccess(inner.into());
+            let said = keyring_error(e);
+            assert!(matches!(said, SecretError::Locked), "{inner}");
+            assert_eq!(
+                said.to_string(),
+                "Your keyring is locked; unlock it and start Vestibule again."
+            );
+        }
+        let missing = keyring_core::Error::NoStorageAccess(
+            "no secret service provider or dbus session found".into(),
+        );
+        assert!(matches!(keyring_error(missing), SecretError::NoKeyring));
     }
 }

@@ -2,7 +2,7 @@
 //! start brings the running window forward), a tray icon where the desktop has one, and the
 //! XDG autostart entry.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,11 +124,31 @@ pub fn instance_socket(data_dir: &Path) -> PathBuf {
 
 /// How long either side waits for the other on the instance socket.
 const INSTANCE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most a peer of the instance socket may send: "show\n" and a little slack.
+const INSTANCE_MAX_REQUEST: u64 = 16;
+/// How many peers are served at once; more are turned away.
+const INSTANCE_MAX_PEERS: usize = 8;
 
-/// Asks the instance at `path` to show its window; `true` when it said it did.
-fn ask_to_show(path: &Path) -> bool {
-    let Ok(mut stream) = UnixStream::connect(path) else {
-        return false;
+/// What a start found at the instance socket.
+#[derive(Debug, PartialEq, Eq)]
+enum Peer {
+    /// Nothing listens there: whatever file is there is left from a crash.
+    Absent,
+    /// The running instance said it shows its window.
+    Shown,
+    /// Something listens but did not answer in time: an instance is running, busy.
+    Silent,
+}
+
+/// Asks the instance at `path` to show its window.
+fn ask_to_show(path: &Path) -> Peer {
+    let mut stream = match UnixStream::connect(path) {
+        Ok(stream) => stream,
+        Err(e) => {
+            // Refused or missing: no process holds the socket.
+            tracing::debug!("no running instance at {}: {e}", path.display());
+            return Peer::Absent;
+        }
     };
     let asked = stream
         .set_read_timeout(Some(INSTANCE_TIMEOUT))
@@ -136,13 +156,62 @@ fn ask_to_show(path: &Path) -> bool {
         .and_then(|()| stream.write_all(b"show\n"))
         .and_then(|()| {
             let mut reply = String::new();
-            BufReader::new(&stream).read_line(&mut reply).map(|_| reply)
+            BufReader::new((&stream).take(INSTANCE_MAX_REQUEST))
+                .read_line(&mut reply)
+                .map(|_| reply)
         });
     match asked {
-        Ok(reply) => reply.trim() == "ok",
+        Ok(reply) if reply.trim() == "ok" => Peer::Shown,
+        Ok(reply) => {
+            tracing::debug!("the running instance answered {reply:?}");
+            Peer::Silent
+        }
         Err(e) => {
             tracing::debug!("the running instance did not answer: {e}");
-            false
+            Peer::Silent
+        }
+    }
+}
+
+/// Serves one later start: reads its short request (at most [`INSTANCE_MAX_REQUEST`] bytes,
+/// within [`INSTANCE_TIMEOUT`]) and answers a "show".
+fn serve_peer(stream: &UnixStream, signals: &Signals) {
+    let mut line = String::new();
+    let read = stream
+        .set_read_timeout(Some(INSTANCE_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(INSTANCE_TIMEOUT)))
+        .and_then(|()| BufReader::new(stream.take(INSTANCE_MAX_REQUEST)).read_line(&mut line));
+    match read {
+        Ok(_) if line.trim() == "show" => {
+            signals.request_show();
+            // A peer that left before the answer needs none.
+            (&*stream).write_all(b"ok\n").ok();
+        }
+        Ok(_) => tracing::debug!("the instance socket got {line:?}"),
+        Err(e) => tracing::debug!("a peer of the instance socket: {e}"),
+    }
+}
+
+/// Accepts later starts, each served on its own short-lived thread so that one that stalls
+/// holds up nobody; beyond [`INSTANCE_MAX_PEERS`] at once, peers are turned away.
+fn serve_instance(listener: UnixListener, signals: Arc<Signals>) {
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        if busy.fetch_add(1, Ordering::SeqCst) >= INSTANCE_MAX_PEERS {
+            busy.fetch_sub(1, Ordering::SeqCst);
+            continue;
+        }
+        let (signals, done) = (signals.clone(), busy.clone());
+        let spawned = std::thread::Builder::new()
+            .name("vestibule-instance-peer".into())
+            .spawn(move || {
+                serve_peer(&stream, &signals);
+                done.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            busy.fetch_sub(1, Ordering::SeqCst);
+            tracing::debug!("could not serve a peer of the instance socket: {e}");
         }
     }
 }
@@ -156,10 +225,16 @@ pub fn claim_instance(data_dir: &Path, signals: Arc<Signals>) -> Result<Claim, S
         .and_then(|file| file.lock().map(|()| file))
         .map_err(|e| format!("Could not check for a running Vestibule ({e})."))?;
     let path = instance_socket(data_dir);
-    if ask_to_show(&path) {
-        return Ok(Claim::AlreadyRunning);
+    match ask_to_show(&path) {
+        Peer::Shown => return Ok(Claim::AlreadyRunning),
+        Peer::Silent => {
+            // Alive but busy: its socket stays, and this start leaves it be.
+            tracing::info!("a running Vestibule did not answer in time; not starting another");
+            return Ok(Claim::AlreadyRunning);
+        }
+        Peer::Absent => {}
     }
-    // Nobody answers: whatever file is there is left from a crash.
+    // Nobody listens: whatever file is there is left from a crash.
     std::fs::remove_file(&path).ok();
     if let Some(dir) = path.parent() {
         crate::config::create_private_dir(dir).map_err(|e| e.to_string())?;
@@ -173,18 +248,7 @@ pub fn claim_instance(data_dir: &Path, signals: Arc<Signals>) -> Result<Claim, S
     drop(lock);
     std::thread::Builder::new()
         .name("vestibule-instance".into())
-        .spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                // A start that connects and says nothing does not hold up the next one.
-                stream.set_read_timeout(Some(INSTANCE_TIMEOUT)).ok();
-                let mut line = String::new();
-                if BufReader::new(&stream).read_line(&mut line).is_ok() && line.trim() == "show" {
-                    signals.request_show();
-                    stream.write_all(b"ok\n").ok();
-                }
-            }
-        })
+        .spawn(move || serve_instance(listener, signals))
         .map_err(|e| format!("Could not start: {e}."))?;
     Ok(Claim::First(InstanceListener { path }))
 }
@@ -394,6 +458,64 @@ mod tests {
             claim_instance(&dir, second).unwrap(),
             Claim::First(_)
         ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_stalled_or_chatty_peer_does_not_hide_the_running_instance() {
+        let dir = temp_dir("stalled");
+        let first = Signals::new();
+        let claim = claim_instance(&dir, first.clone()).unwrap();
+        // Connects and says nothing, holding the connection open.
+        let stalled = UnixStream::connect(instance_socket(&dir)).unwrap();
+        // Sends far more than a request without a line break.
+        let mut chatty = UnixStream::connect(instance_socket(&dir)).unwrap();
+        chatty.set_nonblocking(true).unwrap();
+        let sent = chatty.write(&[b'x'; 65_536]).unwrap();
+        assert!(sent > INSTANCE_MAX_REQUEST as usize);
+        let started = std::time::Instant::now();
+        let second = Signals::new();
+        assert!(matches!(
+            claim_instance(&dir, second).unwrap(),
+            Claim::AlreadyRunning
+        ));
+        assert!(
+            started.elapsed() < INSTANCE_TIMEOUT,
+            "answered in {:?}",
+            started.elapsed()
+        );
+        assert!(first.take_show());
+        assert!(instance_socket(&dir).exists(), "the live socket stays");
+        // The chatty peer was cut off after a few bytes: the instance closed its end.
+        chatty.set_nonblocking(false).unwrap();
+        chatty.set_read_timeout(Some(INSTANCE_TIMEOUT * 2)).unwrap();
+        let mut rest = Vec::new();
+        match chatty.read_to_end(&mut rest) {
+            Ok(n) => assert_eq!(n, 0),
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+        }
+        drop(stalled);
+        drop(claim);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_silent_listener_counts_as_running() {
+        let dir = temp_dir("silent");
+        let path = instance_socket(&dir);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::remove_file(&path).ok();
+        // A listener that accepts and never answers, as a hung instance would.
+        let listener = UnixListener::bind(&path).unwrap();
+        assert_eq!(ask_to_show(&path), Peer::Silent);
+        assert!(matches!(
+            claim_instance(&dir, Signals::new()).unwrap(),
+            Claim::AlreadyRunning
+        ));
+        assert!(path.exists());
+        drop(listener);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(ask_to_show(&path), Peer::Absent);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

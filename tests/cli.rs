@@ -175,6 +175,43 @@ async fn login_lobbies_foci_and_logout() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// Every path under `dir` whose mode lets the group or others in, with its mode.
+fn open_to_others(dir: &Path) -> Vec<(PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut open = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        if !meta.file_type().is_symlink() && mode & 0o077 != 0 {
+            open.push((path.clone(), mode));
+        }
+        if meta.is_dir() {
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    open
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_and_all_in_it_are_owner_only() {
+    let hs = homeserver();
+    let bob = hs.register("bob").await;
+    let data = data_dir("private");
+    login(&data, &bob);
+    let profile = data.join("default");
+    assert!(profile.join("store").is_dir() && profile.join("state").is_dir());
+    assert_eq!(
+        open_to_others(&profile),
+        [],
+        "owner-only under {}",
+        profile.display()
+    );
+    let out = run(&data, &["logout"], "");
+    assert!(out.status.success(), "logout: {}", text(&out.stderr));
+    std::fs::remove_dir_all(&data).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_join_leaves_no_member_once_the_delay_passed() {
     let hs = homeserver();

@@ -3,10 +3,7 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use matrix_sdk::ruma::RoomId;
@@ -15,8 +12,7 @@ use support::calls::{
     SFU, ec_join, element_call_content, raw_state, ring_content, send_ring, shared_room, timeline,
 };
 use support::{RoomOpts, TestUser, homeserver, wait_for};
-use tokio::sync::mpsc;
-use vestibule::config::{ProfilePaths, Settings};
+use vestibule::config::Settings;
 use vestibule::matrix::{
     self, Command, Connection, OwnCallState, RingAlert, RoomLobby, Update, WorkerConfig,
 };
@@ -25,172 +21,7 @@ use vestibule::rtc::ring::{IgnoreReason, NotifyKind, QuietReason, RingOutput, St
 use vestibule::rtc::{CallIntent, Participant};
 use vestibule::secrets::SecretStoreKind;
 
-const WAIT: Duration = Duration::from_secs(30);
-
-/// A fresh data root for one app instance.
-fn data_root() -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "vestibule-it-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn paths_in(root: &std::path::Path) -> ProfilePaths {
-    let dir = root.join("default");
-    ProfilePaths {
-        profile: "default".into(),
-        config_file: dir.join("config.toml"),
-        state_dir: dir.join("state"),
-        data_dir: dir,
-    }
-}
-
-/// Vestibule's worker signed in as `user` (a second device of that user), with a recording ringer.
-struct App {
-    commands: mpsc::UnboundedSender<Command>,
-    updates: mpsc::UnboundedReceiver<Update>,
-    ringer: Arc<RecordingRinger>,
-    lobbies: HashMap<String, RoomLobby>,
-    log: Vec<Update>,
-    device_id: String,
-    root: PathBuf,
-}
-
-impl App {
-    async fn start(user: &TestUser) -> Self {
-        Self::start_on(&homeserver().url, user).await
-    }
-
-    async fn start_on(url: &str, user: &TestUser) -> Self {
-        Self::start_with(url, user, Settings::default()).await
-    }
-
-    async fn start_with(url: &str, user: &TestUser, settings: Settings) -> Self {
-        let mut app = Self::unsigned_with(data_root(), settings).await;
-        app.commands
-            .send(Command::Login {
-                homeserver: url.to_owned(),
-                user: user.user_id.to_string(),
-                password: user.password.clone(),
-            })
-            .unwrap();
-        app.device_id = app
-            .expect("sign-in", |u| match u {
-                Update::SignedIn { device_id, .. } => Some(device_id.clone()),
-                Update::LoginFailed { reason } => panic!("login failed: {reason}"),
-                _ => None,
-            })
-            .await;
-        app.expect("first sync", |u| {
-            matches!(u, Update::Rooms { .. }).then_some(())
-        })
-        .await;
-        app
-    }
-
-    /// A worker that has not signed in (it asks for a login).
-    async fn unsigned(root: PathBuf) -> Self {
-        Self::unsigned_with(root, Settings::default()).await
-    }
-
-    async fn unsigned_with(root: PathBuf, settings: Settings) -> Self {
-        // `RUST_LOG=vestibule=debug` shows the worker's decisions beside a failing test.
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let ringer = Arc::new(RecordingRinger::default());
-        let mut config = WorkerConfig::new(
-            paths_in(&root),
-            settings,
-            ringer.clone(),
-            SecretStoreKind::File,
-        );
-        config.sync_timeout = Duration::from_secs(5);
-        let handle = matrix::spawn(config, Arc::new(|| {}));
-        let mut app = Self {
-            commands: handle.commands,
-            updates: handle.updates,
-            ringer,
-            lobbies: HashMap::new(),
-            log: Vec::new(),
-            device_id: String::new(),
-            root,
-        };
-        app.expect("the login prompt", |u| {
-            matches!(u, Update::NeedsLogin).then_some(())
-        })
-        .await;
-        app
-    }
-
-    fn send(&self, cmd: Command) {
-        self.commands.send(cmd).unwrap();
-    }
-
-    /// Reads updates until `f` picks one (earlier ones are kept in the log).
-    async fn expect<T>(&mut self, what: &str, mut f: impl FnMut(&Update) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let update = tokio::time::timeout_at(deadline, self.updates.recv())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "timed out waiting for {what}; saw {:#?}",
-                        self.log.iter().rev().take(8).collect::<Vec<_>>()
-                    )
-                })
-                .unwrap_or_else(|| panic!("worker stopped while waiting for {what}"));
-            match &update {
-                Update::Rooms { rooms } => {
-                    for r in rooms {
-                        self.lobbies.insert(r.room_id.clone(), r.clone());
-                    }
-                }
-                Update::Lobby { lobby } => {
-                    self.lobbies.insert(lobby.room_id.clone(), lobby.clone());
-                }
-                Update::Fatal { message } => panic!("worker failed: {message}"),
-                _ => {}
-            }
-            let picked = f(&update);
-            self.log.push(update);
-            if let Some(v) = picked {
-                return v;
-            }
-        }
-    }
-
-    /// Waits until the lobby of `room` satisfies `f`.
-    async fn lobby_where(
-        &mut self,
-        room: &RoomId,
-        what: &str,
-        f: impl Fn(&RoomLobby) -> bool,
-    ) -> RoomLobby {
-        let id = room.to_string();
-        if let Some(l) = self.lobbies.get(&id).filter(|l| f(l)) {
-            return l.clone();
-        }
-        self.expect(what, |u| match u {
-            Update::Lobby { lobby } if lobby.room_id == id && f(lobby) => Some(lobby.clone()),
-            Update::Rooms { rooms } => rooms.iter().find(|l| l.room_id == id && f(l)).cloned(),
-            _ => None,
-        })
-        .await
-    }
-
-    async fn quit(mut self) {
-        self.send(Command::Quit);
-        self.expect("stop", |u| matches!(u, Update::Stopped).then_some(()))
-            .await;
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
+use support::app::{App, WAIT, data_root, paths_in};
 
 fn participants(lobby: &RoomLobby) -> Vec<&Participant> {
     lobby.calls.iter().flat_map(|c| &c.participants).collect()
@@ -408,6 +239,89 @@ async fn our_join_is_published_in_both_forms_and_leave_clears_it() {
             .filter(|e| e["sender"] == bob.user_id.as_str())
             .all(|e| e["content"] == json!({}))
     );
+    app.quit().await;
+}
+
+/// What a reverse proxy in front of a homeserver without MSC4140 answers with an empty 404:
+/// delayed events (scheduling and updating them) and, so that the client stays behind the
+/// proxy, `.well-known`.
+fn no_delayed_events(method: &str, path: &str) -> bool {
+    path.contains("/delayed_events")
+        || (method == "PUT"
+            && path.contains("/state/")
+            && path.contains("org.matrix.msc4140.delay="))
+        || path.starts_with("/.well-known/")
+}
+
+const NO_DELAYED_EVENTS_NOTICE: &str = "cannot remove a call entry by itself";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_without_delayed_events_we_join_with_expires_and_say_so_once() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let proxy = support::proxy::start(&hs.url, no_delayed_events);
+    let mut app = App::start_on(&proxy.url, &bob).await;
+    let key = format!("_{}_{}_m.call", bob.user_id, app.device_id);
+    for round in 0..2 {
+        app.send(Command::Join {
+            room: room.to_owned().into(),
+            intent: CallIntent::Audio,
+            notify: None,
+            foci: vec![SFU.into()],
+        });
+        app.lobby_where(&room, "joined", |l| l.own == OwnCallState::Joined)
+            .await;
+        let content = wait_for("our membership with expires", WAIT, async || {
+            let session = raw_state(&alice, &room, "org.matrix.msc3401.call.member").await;
+            let ev = session.iter().find(|e| e["state_key"] == key)?;
+            (ev["content"]["application"] == "m.call").then(|| ev["content"].clone())
+        })
+        .await;
+        assert_eq!(content["expires"], 14_400_000, "round {round}");
+        let told = |u: &Update| matches!(u, Update::Notice { message } if message.contains(NO_DELAYED_EVENTS_NOTICE));
+        if round == 0 && !app.log.iter().any(told) {
+            app.expect("the notice", |u| told(u).then_some(())).await;
+        }
+        let refused = proxy.refused.lock().unwrap().clone();
+        assert!(
+            refused
+                .iter()
+                .any(|r| r.starts_with("PUT ") && r.contains("delay=")),
+            "the delayed leave was tried: {refused:?}"
+        );
+        assert!(
+            !refused.iter().any(|r| r.contains("/delayed_events")),
+            "nothing to restart without a delayed leave: {refused:?}"
+        );
+        app.send(Command::Leave {
+            room: room.to_owned().into(),
+        });
+        app.lobby_where(&room, "left", |l| l.own == OwnCallState::NotJoined)
+            .await;
+        wait_for("alice to see us leave", WAIT, async || {
+            let session = raw_state(&alice, &room, "org.matrix.msc3401.call.member").await;
+            let ev = session.iter().find(|e| e["state_key"] == key)?;
+            (ev["content"] == json!({})).then_some(())
+        })
+        .await;
+    }
+    let scheduled = proxy
+        .refused
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.contains("delay="))
+        .count();
+    // Once per form published on the first join; the second join knows better.
+    assert_eq!(scheduled, 2, "{:?}", proxy.refused.lock().unwrap());
+    let notices = app
+        .log
+        .iter()
+        .filter(|u| matches!(u, Update::Notice { message } if message.contains(NO_DELAYED_EVENTS_NOTICE)))
+        .count();
+    assert_eq!(notices, 1);
+    assert!(proxy.forwarded.load(std::sync::atomic::Ordering::SeqCst) > 0);
     app.quit().await;
 }
 

@@ -6,7 +6,7 @@ use matrix_sdk::ruma::api::FeatureFlag;
 use tokio::task::JoinHandle;
 
 use super::error::WorkerError;
-use super::session;
+use super::session::{self, RestoreError};
 use super::sync::sync_loop;
 use super::types::{Connection, Update};
 use super::worker::Worker;
@@ -50,17 +50,24 @@ impl Worker {
             .ok_or(WorkerError::NotSignedIn)
     }
 
-    /// Restores the profile's saved session, or asks for a sign-in.
-    pub(super) async fn restore(&mut self) {
+    /// Restores the profile's saved session, or asks for a sign-in. `false` when the worker
+    /// cannot go on: the saved secret is there but cannot be read (a locked keyring), and a new
+    /// sign-in would leave its device behind.
+    pub(super) async fn restore(&mut self) -> bool {
         match session::restore(&self.config.paths, &self.secrets).await {
             Ok(Some(client)) => self.signed_in(client).await,
             Ok(None) => self.out.send(Update::NeedsLogin),
-            Err(reason) => {
+            Err(RestoreError::Unreadable(message)) => {
+                self.out.send(Update::Fatal { message });
+                return false;
+            }
+            Err(RestoreError::Failed(reason)) => {
                 self.out
                     .error(WorkerError::Session(reason), Some("restore"), None);
                 self.out.send(Update::NeedsLogin);
             }
         }
+        true
     }
 
     /// Signs in with a password.
@@ -127,10 +134,19 @@ impl Worker {
         }
     }
 
-    /// Signs out for good: the token, the store and the secret go.
-    pub(super) async fn sign_out(&mut self) {
+    /// Signs out for good: the secret, the token, the store and the config go. `false` when
+    /// the secret could not be removed: then nothing is, and we stay signed in.
+    pub(super) async fn sign_out(&mut self) -> bool {
+        if self.account.is_none() {
+            return true;
+        }
+        if let Err(message) = session::forget_secret(&self.secrets).await {
+            self.out
+                .error(WorkerError::Session(message), Some("logout"), None);
+            return false;
+        }
         let Some(account) = self.account.take() else {
-            return;
+            return true;
         };
         let client = account.client.clone();
         drop(account);
@@ -139,11 +155,13 @@ impl Worker {
                 .error(WorkerError::Session(message), Some("logout"), None);
         }
         self.out.send(Update::SignedOut);
+        true
     }
 
-    /// The session was signed out from another device: forget it here too and ask for a new
-    /// sign-in.
-    pub(super) async fn session_ended(&mut self) {
+    /// The session ended on the server. Signed out from another device (`soft_logout` false):
+    /// forget it here too. Expired (`soft_logout`): keep the store, its keys and the saved
+    /// secret, so that signing in again resumes this device. Either way, ask for a sign-in.
+    pub(super) async fn session_ended(&mut self, soft_logout: bool) {
         let Some(mut account) = self.account.take() else {
             return;
         };
@@ -151,12 +169,18 @@ impl Worker {
         account.sync_task = None;
         let client = account.client.clone();
         drop(account);
+        self.rooms.clear();
+        if soft_logout {
+            drop(client);
+            self.out.error(WorkerError::SessionExpired, None, None);
+            self.out.send(Update::NeedsLogin);
+            return;
+        }
         // The token is dead, so the server part of the logout fails; the local cleanup is what
         // matters.
         if let Err(message) = session::logout(&client, &self.config.paths, &self.secrets).await {
             tracing::debug!("cleaning up a session ended elsewhere: {message}");
         }
-        self.rooms.clear();
         self.out.error(WorkerError::SignedOutElsewhere, None, None);
         self.out.send(Update::NeedsLogin);
     }

@@ -8,6 +8,7 @@ use matrix_sdk::ruma::api::client::rtc::{RtcTransport, transports};
 
 use super::types::Update;
 use super::worker::Worker;
+use crate::config::Settings;
 use crate::rtc::Focus;
 use crate::rtc::focus_list::{FocusInfo, FocusList, FocusSource};
 
@@ -15,6 +16,23 @@ use crate::rtc::focus_list::{FocusInfo, FocusList, FocusSource};
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Worker {
+    /// Uses new settings: the ringtone is reloaded only when it changed, and a new focus list
+    /// of the user's needs no request (what the homeserver advertised is kept).
+    pub(super) fn apply_settings(&mut self, settings: Settings) {
+        let (old, new) = (&self.config.settings.ring, &settings.ring);
+        if old.ringtone != new.ringtone || old.volume != new.volume {
+            self.config
+                .ringer
+                .configure(new.ringtone.as_deref(), new.volume);
+        }
+        let foci_changed = settings.calls.foci != self.config.settings.calls.foci;
+        self.config.settings = settings;
+        if foci_changed {
+            let foci = self.foci.with_user(&self.config.settings.calls.foci);
+            self.set_foci(foci);
+        }
+    }
+
     /// Uses `foci` from now on, and says so.
     pub(super) fn set_foci(&mut self, foci: FocusList) {
         self.foci = foci;

@@ -225,6 +225,10 @@ impl Worker {
         for notice in notices {
             match notice {
                 Notice::NoDelayedEvents => {
+                    // Later joins go straight to `expires` refreshes.
+                    if let Some(account) = self.account.as_mut() {
+                        account.delayed_events = false;
+                    }
                     self.tell_once("no-delayed-events".into(), NO_DELAYED_EVENTS.into());
                 }
             }

@@ -37,44 +37,82 @@ async fn build_client(
     } else {
         builder.homeserver_url(homeserver)
     };
-    builder
+    let client = builder
         .sqlite_store(paths.store_dir(), Some(passphrase))
         // Our own loops retry with back-off and report offline states; the SDK's silent retries
         // (up to 15 minutes) would hide them.
         .request_config(RequestConfig::new().retry_limit(2).timeout(REQUEST_TIMEOUT))
         .build()
         .await
-        .map_err(|e| build_sentence(homeserver, &e))
+        .map_err(|e| build_sentence(homeserver, &e))?;
+    // The store's files are the SDK's: make them owner-only like the rest of the data.
+    paths.create_data_dir().map_err(|e| e.to_string())?;
+    Ok(client)
 }
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, SecretError> + Send + 'static,
 ) -> Result<T, String> {
+    blocking_secret(f).await.map_err(|e| e.to_string())
+}
+
+async fn blocking_secret<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SecretError> + Send + 'static,
+) -> Result<T, SecretError> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("The secret store stopped unexpectedly: {e}.")),
+        Ok(result) => result,
+        Err(e) => Err(SecretError::Keyring(format!(
+            "it stopped unexpectedly ({e})"
+        ))),
     }
+}
+
+/// Why a saved session was not restored.
+#[derive(Debug)]
+pub enum RestoreError {
+    /// The saved secret is there but cannot be read now (a locked keyring): signing in anew
+    /// would leave its device behind, so nothing else may happen until it can be read.
+    Unreadable(String),
+    /// Restoring failed otherwise, as a sentence.
+    Failed(String),
 }
 
 /// Restores the saved session of the profile, if there is one.
 pub async fn restore(
     paths: &ProfilePaths,
     secrets: &SecretStore,
-) -> Result<Option<Client>, String> {
+) -> Result<Option<Client>, RestoreError> {
     let store = secrets.clone();
-    let Some(secret) = blocking(move || store.load()).await? else {
-        return Ok(None);
+    let secret = match blocking_secret(move || store.load()).await {
+        Ok(Some(secret)) => secret,
+        Ok(None) => return Ok(None),
+        Err(e) if e.is_unreadable() => return Err(RestoreError::Unreadable(e.to_string())),
+        Err(e) => return Err(RestoreError::Failed(e.to_string())),
     };
-    let client = build_client(paths, &secret.homeserver, false, &secret.store_passphrase).await?;
-    client
-        .restore_session(secret.session)
+    let client = build_client(paths, &secret.homeserver, false, &secret.store_passphrase)
         .await
-        .map_err(|e| format!("The saved session could not be restored: {}", sentence(&e)))?;
+        .map_err(RestoreError::Failed)?;
+    client.restore_session(secret.session).await.map_err(|e| {
+        RestoreError::Failed(format!(
+            "The saved session could not be restored: {}",
+            sentence(&e)
+        ))
+    })?;
     Ok(Some(client))
 }
 
+/// Removes the saved secret, first of all when signing out: while it cannot be removed (a
+/// locked keyring), nothing else is, and the session stays as it was.
+pub async fn forget_secret(secrets: &SecretStore) -> Result<(), String> {
+    let store = secrets.clone();
+    blocking(move || store.delete())
+        .await
+        .map_err(|e| format!("Could not sign out: {e} Nothing was removed; try again."))
+}
+
 /// Signs in with a password and saves the session. `homeserver` is a server name or URL,
-/// `user` a localpart or a full user id.
+/// `user` a localpart or a full user id. A session kept after it expired (a soft logout) of the
+/// same user on the same server is resumed: the same device, the same store and its keys.
 pub async fn login(
     paths: &ProfilePaths,
     secrets: &SecretStore,
@@ -82,24 +120,94 @@ pub async fn login(
     user: &str,
     password: &str,
 ) -> Result<Client, String> {
+    let store = secrets.clone();
+    if let Some(kept) = blocking(move || store.load()).await?
+        && let Some(client) = resume(paths, &kept, homeserver, user, password).await?
+    {
+        return keep(paths, secrets, client, kept.store_passphrase).await;
+    }
     // A new account gets a new store with a new passphrase.
     remove_dir(&paths.store_dir())?;
     let passphrase = random_id(48);
-    // Discovery of an unresponsive host could otherwise take several request timeouts.
-    let client = tokio::time::timeout(
-        DISCOVERY_TIMEOUT,
-        build_client(paths, homeserver, true, &passphrase),
-    )
-    .await
-    .map_err(|_| {
-        format!("{homeserver} did not answer in time; check the address and your connection.")
-    })??;
+    let client = discover(paths, homeserver, &passphrase).await?;
     client
         .matrix_auth()
         .login_username(user, password)
         .initial_device_display_name("Vestibule")
         .await
         .map_err(|e| login_sentence(&e))?;
+    keep(paths, secrets, client, passphrase).await
+}
+
+/// Builds a client for `homeserver` (a name or a URL), within [`DISCOVERY_TIMEOUT`].
+async fn discover(
+    paths: &ProfilePaths,
+    homeserver: &str,
+    passphrase: &str,
+) -> Result<Client, String> {
+    // Discovery of an unresponsive host could otherwise take several request timeouts.
+    tokio::time::timeout(
+        DISCOVERY_TIMEOUT,
+        build_client(paths, homeserver, true, passphrase),
+    )
+    .await
+    .map_err(|_| {
+        format!("{homeserver} did not answer in time; check the address and your connection.")
+    })?
+}
+
+/// Signs in again on the device of the `kept` session, with its store, when it is the same
+/// user on the same server; `None` when it is not (the caller starts afresh).
+async fn resume(
+    paths: &ProfilePaths,
+    kept: &StoredSecret,
+    homeserver: &str,
+    user: &str,
+    password: &str,
+) -> Result<Option<Client>, String> {
+    let kept_user = &kept.session.meta.user_id;
+    if user != kept_user.as_str() && user != kept_user.localpart() {
+        return Ok(None);
+    }
+    let client = match discover(paths, homeserver, &kept.store_passphrase).await {
+        Ok(client) => client,
+        Err(reason) => {
+            tracing::info!("the kept store cannot be used ({reason}); starting afresh");
+            return Ok(None);
+        }
+    };
+    let same_server =
+        client.homeserver().as_str().trim_end_matches('/') == kept.homeserver.trim_end_matches('/');
+    if !same_server || client.user_id().is_some() {
+        return Ok(None);
+    }
+    client
+        .matrix_auth()
+        .login_username(user, password)
+        .device_id(kept.session.meta.device_id.as_str())
+        .initial_device_display_name("Vestibule")
+        .await
+        .map_err(|e| login_sentence(&e))?;
+    if client.user_id() != Some(kept_user.as_ref()) {
+        // Another account after all: its store holds someone else's keys.
+        client.matrix_auth().logout().await.ok();
+        return Ok(None);
+    }
+    tracing::info!(
+        "resumed the session of device {}",
+        kept.session.meta.device_id
+    );
+    Ok(Some(client))
+}
+
+/// Saves the session of the signed-in `client`; without a safe place for it the sign-in is
+/// undone.
+async fn keep(
+    paths: &ProfilePaths,
+    secrets: &SecretStore,
+    client: Client,
+    passphrase: String,
+) -> Result<Client, String> {
     let Some(session) = client.matrix_auth().session() else {
         return Err("The homeserver did not start a session.".to_owned());
     };
@@ -110,7 +218,6 @@ pub async fn login(
     };
     let store = secrets.clone();
     if let Err(sentence) = blocking(move || store.save(&secret)).await {
-        // Without a safe place for the session we do not keep it: undo the sign-in.
         if let Err(e) = client.logout().await {
             tracing::debug!("logout after failed save: {e}");
         }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use matrix_sdk::Client;
-use matrix_sdk::config::SyncSettings;
+use matrix_sdk::config::{SyncSettings, SyncToken};
 use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::ruma::api::error::ErrorKind;
 use matrix_sdk::sync::{JoinedRoomUpdate, State, SyncResponse};
@@ -156,48 +156,106 @@ fn room_events(update: &JoinedRoomUpdate) -> (Vec<Value>, Vec<Value>, bool) {
     (state, timeline, state_is_after)
 }
 
+/// What to do after a failed sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncStep {
+    /// A passing problem (the network, a 5xx, a rate limit): try again after a back-off.
+    Retry,
+    /// The server refuses this sync for good (an invalid `since` token, another 4xx): forget
+    /// the token and start a fresh sync, once.
+    Reset,
+    /// A fresh sync was refused too: stop syncing, and say so.
+    Stop,
+    /// The server no longer knows our token; with `soft_logout` the session may be resumed by
+    /// signing in again on the same device.
+    SessionEnded {
+        /// The server's `soft_logout`.
+        soft_logout: bool,
+    },
+}
+
+/// Decides what a failed sync means. `reset_tried` says whether this sync already started
+/// afresh.
+pub fn sync_step(err: &matrix_sdk::Error, reset_tried: bool) -> SyncStep {
+    if let Some(ErrorKind::UnknownToken(data)) = err.client_api_error_kind() {
+        return SyncStep::SessionEnded {
+            soft_logout: data.soft_logout,
+        };
+    }
+    let Some(api) = err.as_client_api_error() else {
+        return SyncStep::Retry;
+    };
+    let status = api.status_code.as_u16();
+    let limited = matches!(
+        err.client_api_error_kind(),
+        Some(ErrorKind::LimitExceeded(_))
+    );
+    if !(400..500).contains(&status) || status == 408 || status == 429 || limited {
+        return SyncStep::Retry;
+    }
+    if reset_tried {
+        SyncStep::Stop
+    } else {
+        SyncStep::Reset
+    }
+}
+
 /// Syncs until the loop is gone or the session ended, with back-off while the homeserver
-/// cannot be reached.
+/// cannot be reached; a sync the server refuses for good starts afresh once, then stops.
 pub(super) async fn sync_loop(
     client: Client,
     tx: mpsc::UnboundedSender<Internal>,
     timeout: Duration,
 ) {
     let mut first = true;
+    let mut afresh = false;
     let mut backoff = Duration::from_secs(1);
     loop {
         // The first sync returns at once so the lobbies show quickly.
-        let settings =
+        let mut settings =
             SyncSettings::default().timeout(if first { Duration::ZERO } else { timeout });
-        let message = match client.sync_once(settings).await {
+        if afresh {
+            settings = settings.token(SyncToken::NoToken);
+        }
+        let error = match client.sync_once(settings).await {
             Ok(response) => {
-                first = false;
+                (first, afresh) = (false, false);
                 backoff = Duration::from_secs(1);
-                Internal::Sync(Box::new(response))
+                if tx.send(Internal::Sync(Box::new(response))).is_err() {
+                    return;
+                }
+                continue;
             }
-            Err(e)
-                if matches!(
-                    e.client_api_error_kind(),
-                    Some(ErrorKind::UnknownToken { .. })
-                ) =>
-            {
-                // Signed out elsewhere: syncing again cannot help. The loop hears of it, or
-                // is gone already.
-                tx.send(Internal::SessionEnded).ok();
-                return;
-            }
-            Err(e) => Internal::SyncFailed {
-                reason: sentence(&e),
+            Err(e) => e,
+        };
+        let reason = sentence(&error);
+        let message = match sync_step(&error, afresh) {
+            SyncStep::Retry => Internal::SyncFailed {
+                reason,
                 retry_in: backoff,
             },
+            SyncStep::Reset => {
+                tracing::info!("the homeserver refused the sync; starting a fresh one");
+                // With the long-poll's timeout: Synapse would answer a repeated first request
+                // from its cache, with the token it just refused.
+                afresh = true;
+                continue;
+            }
+            SyncStep::Stop => {
+                // The loop hears of it, or is gone already.
+                tx.send(Internal::SyncStopped { reason }).ok();
+                return;
+            }
+            SyncStep::SessionEnded { soft_logout } => {
+                // Signed out elsewhere, or the token expired: syncing again cannot help.
+                tx.send(Internal::SessionEnded { soft_logout }).ok();
+                return;
+            }
         };
-        let failed = matches!(message, Internal::SyncFailed { .. });
         if tx.send(message).is_err() {
             return;
         }
-        if failed {
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }

@@ -137,8 +137,11 @@ pub(super) enum Internal {
         error: WorkerError,
         room_id: OwnedRoomId,
     },
-    /// The homeserver no longer knows our access token.
-    SessionEnded,
+    /// The sync loop stopped for good: the server refuses even a fresh sync.
+    SyncStopped { reason: String },
+    /// The homeserver no longer knows our access token (`soft_logout`: it expired, and signing
+    /// in again on the same device resumes the session).
+    SessionEnded { soft_logout: bool },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -188,7 +191,9 @@ async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command
         stopping: None,
         waiting_for_sync: Vec::new(),
     };
-    worker.restore().await;
+    if !worker.restore().await {
+        return;
+    }
     let mut commands_closed = false;
     loop {
         let deadline = worker.next_deadline();
@@ -300,23 +305,6 @@ impl Worker {
         }
     }
 
-    /// Uses new settings: the ringtone is reloaded only when it changed, and a new focus list
-    /// of the user's needs no request (what the homeserver advertised is kept).
-    fn apply_settings(&mut self, settings: Settings) {
-        let (old, new) = (&self.config.settings.ring, &settings.ring);
-        if old.ringtone != new.ringtone || old.volume != new.volume {
-            self.config
-                .ringer
-                .configure(new.ringtone.as_deref(), new.volume);
-        }
-        let foci_changed = settings.calls.foci != self.config.settings.calls.foci;
-        self.config.settings = settings;
-        if foci_changed {
-            let foci = self.foci.with_user(&self.config.settings.calls.foci);
-            self.set_foci(foci);
-        }
-    }
-
     async fn on_internal(&mut self, msg: Internal) {
         match msg {
             Internal::Sync(response) => self.on_sync(*response).await,
@@ -336,7 +324,10 @@ impl Worker {
             Internal::Problem { error, room_id } => {
                 self.out.error(error, None, Some(&room_id));
             }
-            Internal::SessionEnded => self.session_ended().await,
+            Internal::SyncStopped { reason } => {
+                self.out.error(WorkerError::SyncStopped(reason), None, None);
+            }
+            Internal::SessionEnded { soft_logout } => self.session_ended(soft_logout).await,
         }
     }
 
@@ -369,10 +360,12 @@ impl Worker {
         if !all_left && Instant::now() < deadline {
             return false;
         }
-        if how == Stopping::Logout {
-            self.sign_out().await;
+        // A sign-out that could not begin leaves us signed in, and running.
+        let signed_out = how != Stopping::Logout || self.sign_out().await;
+        if !signed_out {
+            self.stopping = None;
         }
-        true
+        signed_out
     }
 
     /// When the loop must wake by itself: a membership lapsing, an own-call request, a ring

@@ -13,6 +13,10 @@ use serde_json::Value;
 use super::DEFAULT_MEMBERSHIP_EXPIRES_MS;
 use super::publish::{JoinParams, PublishForm, leave_state, membership_state};
 
+/// The longest wait a server's `Retry-After` may impose: a call that waits longer is as good as
+/// lost, and a wrong header must not park it for hours.
+pub const MAX_RETRY_AFTER_MS: u64 = 5 * 60 * 1000;
+
 /// Timings of the own-membership machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OwnConfig {
@@ -117,6 +121,9 @@ pub enum Failure {
     /// We are not in the room (any more): nothing was sent.
     #[error("not in the room")]
     NotInRoom,
+    /// Something on this computer failed (the local store, a full disk), as a sentence.
+    #[error("{0}")]
+    Local(String),
     /// Anything else, with the server's words.
     #[error("{0}")]
     Other(String),
@@ -359,23 +366,30 @@ impl OwnMembership {
             .saturating_sub(self.config.refresh_headroom_ms)
     }
 
-    /// When to poll next (ms since the epoch), if the machine is waiting for time to pass.
+    /// When to poll next (ms since the epoch), if the machine is waiting for time to pass: a
+    /// past time means "poll now", and `poll` then has work. `None` when nothing is left to do
+    /// without a call from outside (a request in flight, not joined, or failed).
     pub fn next_wakeup_ms(&self) -> Option<u64> {
         if self.in_flight.is_some() {
             return None;
         }
-        if self.retry_at_ms > 0 && (self.want_joined || self.published || self.delay_id.is_some()) {
-            // A retry is due (a past time means "poll now": `poll` then has work).
-            return Some(self.retry_at_ms);
+        // A back-off only postpones work that is there: alone it is no reason to wake.
+        self.due_at_ms().map(|due| due.max(self.retry_at_ms))
+    }
+
+    /// When [`OwnMembership::next_request`] next has work, ignoring any back-off (0: now).
+    fn due_at_ms(&self) -> Option<u64> {
+        if self.want_joined && self.failed.is_none() {
+            if (self.delayed_events && self.delay_id.is_none()) || !self.published {
+                return Some(0);
+            }
+            let refresh = self.refresh_at_ms();
+            return Some(match self.delay_id {
+                Some(_) => self.next_restart_ms.min(refresh),
+                None => refresh,
+            });
         }
-        if !self.want_joined || !self.published || self.failed.is_some() {
-            return None;
-        }
-        let refresh = self.refresh_at_ms();
-        Some(match self.delay_id {
-            Some(_) => self.next_restart_ms.min(refresh),
-            None => refresh,
-        })
+        (self.published || self.delay_id.is_some()).then_some(0)
     }
 
     /// Reports the outcome of the action last returned by [`OwnMembership::poll`].
@@ -424,9 +438,12 @@ impl OwnMembership {
     }
 
     fn on_failure(&mut self, request: Request, failure: Failure, now_ms: u64) {
+        // Only the branches that retry the same request wait; the others go on at once.
+        self.retry_at_ms = 0;
         match (&failure, request) {
             (Failure::RateLimited { retry_after_ms }, _) => {
-                let wait = retry_after_ms.unwrap_or_else(|| self.backoff_ms());
+                let wait = retry_after_ms
+                    .map_or_else(|| self.backoff_ms(), |ms| ms.min(MAX_RETRY_AFTER_MS));
                 self.failures += 1;
                 self.retry_at_ms = now_ms.saturating_add(wait);
             }
@@ -464,7 +481,6 @@ impl OwnMembership {
             (_, Request::Schedule | Request::Join | Request::Refresh) => {
                 self.failed = Some(failure);
                 // Nothing is retried after a final failure.
-                self.retry_at_ms = 0;
                 self.failures = 0;
                 if request == Request::Refresh {
                     // We are still published: withdraw rather than linger half-joined.

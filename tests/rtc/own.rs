@@ -1,7 +1,9 @@
 //! Our own membership's state machine (MATRIXRTC.md §5).
 
 use serde_json::json;
-use vestibule::rtc::own::{Action, Failure, Notice, OwnConfig, OwnMembership, OwnState, Reply};
+use vestibule::rtc::own::{
+    Action, Failure, MAX_RETRY_AFTER_MS, Notice, OwnConfig, OwnMembership, OwnState, Reply,
+};
 use vestibule::rtc::publish::PublishForm;
 
 use super::factory::*;
@@ -280,6 +282,46 @@ fn a_final_failure_after_a_back_off_leaves_nothing_to_wake_for() {
         None,
         "no busy loop on a past retry time"
     );
+}
+
+#[test]
+fn a_restart_refused_after_a_network_error_leaves_no_past_wake_up() {
+    let mut m = joined();
+    m.poll(T0);
+    m.on_response(Err(Failure::Network), T0);
+    assert_eq!(m.next_wakeup_ms(), Some(T0 + 1_000));
+    assert!(matches!(
+        m.poll(T0 + 1_000),
+        Some(Action::RestartDelayedLeave { .. })
+    ));
+    let now = T0 + 1_000;
+    m.on_response(Err(Failure::Unsupported), now);
+    assert_eq!(m.take_notice(), Some(Notice::NoDelayedEvents));
+    assert_eq!(m.state(), OwnState::Joined);
+    assert_eq!(m.poll(now + 10), None, "nothing to do until the refresh");
+    let wakeup = m.next_wakeup_ms().expect("the refresh is still to come");
+    assert_eq!(
+        wakeup,
+        T0 + HOUR - 60_000,
+        "the refresh, not the spent back-off"
+    );
+    assert!(matches!(m.poll(wakeup), Some(Action::SendState { .. })));
+}
+
+#[test]
+fn a_long_retry_after_is_capped() {
+    let mut m = machine(true);
+    m.join();
+    m.poll(T0);
+    m.on_response(
+        Err(Failure::RateLimited {
+            retry_after_ms: Some(24 * HOUR),
+        }),
+        T0,
+    );
+    assert_eq!(m.next_wakeup_ms(), Some(T0 + MAX_RETRY_AFTER_MS));
+    assert_eq!(MAX_RETRY_AFTER_MS, 5 * 60 * 1000);
+    assert!(m.poll(T0 + MAX_RETRY_AFTER_MS).is_some());
 }
 
 #[test]

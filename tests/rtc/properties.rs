@@ -1,8 +1,11 @@
-//! Property tests: no parser panics on arbitrary JSON; what we build parses back.
+//! Property tests: parsers neither panic on arbitrary JSON nor accept what breaks their rules;
+//! what we build parses back; our own membership's machine never spins and never stalls.
 
 use proptest::prelude::*;
 use serde_json::Value;
 use vestibule::rtc::membership::{MembershipEvent, parse_membership_event};
+use vestibule::rtc::notification::MAX_LIFETIME_MS;
+use vestibule::rtc::own::{Failure, OwnConfig, OwnMembership, OwnState, Reply};
 use vestibule::rtc::publish::{JoinParams, PublishForm, membership_state};
 use vestibule::rtc::ring::{NotificationEvent, parse_decline, parse_notification};
 use vestibule::rtc::state_key::StateKey;
@@ -73,14 +76,42 @@ proptest! {
             event_type, state_key: key.as_deref(), sender: &sender, content: &content,
             origin_server_ts: ts, event_id: Some("$e"), sticky_duration_ms: Some(ts),
         };
-        let _ = parse_membership_event(&ev);
+        if let Ok(parsed) = parse_membership_event(&ev) {
+            // Nobody publishes a membership for someone else.
+            for m in &parsed.memberships {
+                prop_assert_eq!(&m.user_id, &sender);
+            }
+        }
         let mut lobby = Lobby::new();
         let _ = lobby.apply(&ev, now);
         let _ = lobby.tick(now);
-        if let Some(k) = &key { let _ = StateKey::parse(k); }
+        // What the lobby shows is live, the sender's, and the next expiry is the earliest one.
+        let mut earliest = None::<u64>;
+        for call in lobby.calls() {
+            prop_assert!(!call.participants.is_empty());
+            for p in &call.participants {
+                prop_assert!(p.expires_at_ms > now, "{} lapsed by {now}", p.expires_at_ms);
+                prop_assert_eq!(&p.user_id, &sender);
+                earliest = Some(earliest.map_or(p.expires_at_ms, |e| e.min(p.expires_at_ms)));
+            }
+        }
+        if let Some(next) = lobby.next_expiry_ms() {
+            prop_assert!(next > now);
+            prop_assert!(earliest.is_none_or(|e| next <= e));
+        }
+        if let Some(k) = &key
+            && let Ok(parsed) = StateKey::parse(k)
+        {
+            prop_assert!(parsed.owner.starts_with('@') && parsed.owner.contains(':'));
+            prop_assert_eq!(parsed.leading_underscore, k.starts_with('_'));
+            prop_assert!(k.contains(&parsed.owner));
+        }
         let n = NotificationEvent { event_type, event_id: "$n", sender: &sender, content: &content, origin_server_ts: ts };
         if let Ok(n) = parse_notification(&n) {
-            let _ = n.expires_at_ms();
+            // No ring outlives its longest lifetime, however its timestamps were crafted.
+            let ends = n.expires_at_ms_by(now);
+            prop_assert!(ends <= now.saturating_add(MAX_LIFETIME_MS), "{ends} vs {now}");
+            prop_assert!(ends >= n.start_ms_by(now));
         }
         let _ = parse_decline(event_type, &content);
     }
@@ -145,6 +176,116 @@ proptest! {
             let key = StateKey::parse(&out.state_key).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(&key.owner, &user);
             prop_assert_eq!(key.leading_underscore, !msc3757);
+        }
+    }
+}
+
+/// One step of a caller driving an [`OwnMembership`]; after each, the caller polls as the
+/// worker does after every event.
+#[derive(Debug, Clone)]
+enum Step {
+    Join,
+    Leave,
+    /// Answer the action in flight.
+    Respond(Result<Reply, Failure>),
+    /// The room's state shows our membership present or not.
+    RoomState(bool),
+    /// Time passes.
+    Advance(u64),
+    /// Time passes up to the machine's wake-up, as the worker's deadline does.
+    WakeUp,
+}
+
+fn arb_failure() -> impl Strategy<Value = Failure> {
+    prop_oneof![
+        1 => Just(Failure::RateLimited { retry_after_ms: None }),
+        1 => prop_oneof![0u64..2_000, 0u64..100_000_000]
+            .prop_map(|ms| Failure::RateLimited { retry_after_ms: Some(ms) }),
+        2 => Just(Failure::Network),
+        2 => Just(Failure::NotFound),
+        2 => Just(Failure::Unsupported),
+        1 => Just(Failure::Forbidden),
+        1 => Just(Failure::NotInRoom),
+        1 => "[A-Z_]{1,8}".prop_map(Failure::Other),
+    ]
+}
+
+fn arb_step() -> impl Strategy<Value = Step> {
+    let reply = prop_oneof![
+        "[a-z]{1,4}".prop_map(Reply::DelayId),
+        "\\$[a-z]{1,4}".prop_map(Reply::EventId),
+        Just(Reply::Done),
+    ];
+    prop_oneof![
+        1 => Just(Step::Join),
+        1 => Just(Step::Leave),
+        4 => reply.prop_map(|r| Step::Respond(Ok(r))),
+        3 => arb_failure().prop_map(|f| Step::Respond(Err(f))),
+        1 => any::<bool>().prop_map(Step::RoomState),
+        1 => prop_oneof![0u64..12_000, 0u64..8 * 3_600_000].prop_map(Step::Advance),
+        2 => Just(Step::WakeUp),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn the_own_membership_machine_never_spins_and_never_stalls(
+        rtc_member in any::<bool>(),
+        delayed in any::<bool>(),
+        steps in prop::collection::vec(arb_step(), 1..60),
+    ) {
+        let form = if rtc_member { PublishForm::RtcMember } else { PublishForm::Session };
+        let params = super::publish::params("10");
+        let config = OwnConfig {
+            expires_step_ms: 3_600_000,
+            refresh_headroom_ms: 60_000,
+            max_backoff_ms: 8_000,
+            ..OwnConfig::default()
+        };
+        let mut m = OwnMembership::new(form, params, delayed, config);
+        let mut now = 1_700_000_000_000u64;
+        let mut wanted = false;
+        let mut in_flight = false;
+        for step in steps {
+            match step {
+                Step::Join => { m.join(); wanted = true; }
+                Step::Leave => { m.leave(); wanted = false; }
+                Step::Respond(result) if in_flight => {
+                    m.on_response(result, now);
+                    in_flight = false;
+                }
+                Step::Respond(_) => {}
+                Step::RoomState(present) => {
+                    let event_id = m.event_id().map(str::to_owned);
+                    m.on_room_state(present, event_id.as_deref(), now);
+                }
+                Step::Advance(ms) => now += ms,
+                Step::WakeUp => {
+                    if let Some(t) = m.next_wakeup_ms() { now = now.max(t); }
+                }
+            }
+            let wakeup = m.next_wakeup_ms();
+            if in_flight {
+                prop_assert_eq!(wakeup, None, "a wake-up while a request is in flight");
+                prop_assert_eq!(m.poll(now), None, "two requests in flight");
+                continue;
+            }
+            let action = m.poll(now);
+            if let Some(t) = wakeup {
+                // A wake-up that is due finds work: the worker does not spin.
+                prop_assert!(t > now || action.is_some(), "wake-up {t} <= now {now} with nothing to do");
+            }
+            let failed = matches!(m.state(), OwnState::Failed(_));
+            if wanted && !failed {
+                // Wanting to be joined, the machine always has work now or a time to wake.
+                prop_assert!(
+                    action.is_some() || wakeup.is_some_and(|t| t > now),
+                    "stalled in {:?}", m.state()
+                );
+            }
+            in_flight = action.is_some();
         }
     }
 }

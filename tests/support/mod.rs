@@ -12,9 +12,11 @@
 //! * [`TestUser::create_call_room`], [`TestUser::join`], [`TestUser::sync_once`], [`wait_for`].
 #![allow(dead_code)]
 
+pub mod app;
 pub mod calls;
 pub mod desktop;
 pub mod figures;
+pub mod proxy;
 pub mod scripted;
 
 use std::hash::{BuildHasher, Hasher};
