@@ -179,6 +179,77 @@ async fn login_lobbies_foci_and_logout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_from_others_cannot_steer_the_terminal() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    // A colour, a line break and a right-to-left override in the name; a window-title change in
+    // the device; clearing the screen in the focus.
+    let name = "Red \x1b[31mAlert\x1b[0m\nsecond line \u{202e}txt.exe";
+    let device = "EVIL\x1b]0;pwned\x07DEV";
+    let focus = "https://sfu.example.org/\x1b[2Jjwt";
+    let room = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            name: Some(name.into()),
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    let key = format!("_{}_{device}_m.call", alice.user_id);
+    alice
+        .room(&room)
+        .send_state_event_raw(
+            "org.matrix.msc3401.call.member",
+            &key,
+            json!({"application":"m.call","call_id":"","scope":"m.room","device_id":device,
+                "expires":14400000,"focus_active":{"type":"livekit","focus_selection":"multi_sfu"},
+                "foci_preferred":[{"type":"livekit","livekit_service_url":focus,"livekit_alias":room}]}),
+        )
+        .await
+        .unwrap();
+    let data = data_dir("inert");
+    login(&data, &bob);
+
+    let out = run(&data, &["lobbies"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let human = text(&out.stdout);
+    assert!(
+        !human.contains('\x1b'),
+        "no escape reaches the terminal: {human:?}"
+    );
+    assert!(
+        !human.contains('\u{202e}') && !human.contains('\x07'),
+        "{human:?}"
+    );
+    let line = human
+        .lines()
+        .find(|l| l.contains("Red Alert second line txt.exe"))
+        .unwrap_or_else(|| panic!("the name on one line: {human:?}"));
+    assert!(line.contains(room.as_str()), "{line:?}");
+    assert!(
+        human.contains("EVILDEV") && human.contains("https://sfu.example.org/jwt"),
+        "{human:?}"
+    );
+
+    // Scripts get every value exactly.
+    let out = run(&data, &["lobbies", "--json"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lobby = json["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["room_id"] == room.as_str())
+        .expect("the room");
+    assert_eq!(lobby["name"], name);
+    let p = &lobby["calls"][0]["participants"][0];
+    assert_eq!(p["device_id"], device);
+    assert_eq!(p["active_focus"]["livekit_service_url"], focus);
+    std::fs::remove_dir_all(&data).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_join_leaves_no_member_once_the_delay_passed() {
     let hs = homeserver();
     let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);

@@ -4,7 +4,10 @@
 //! output is for people; with it, every line is one JSON object whose fields are documented in
 //! the README and kept stable. What is printed, and how, is [`print`]'s.
 
+mod inert;
 mod print;
+
+use inert::inert;
 
 use print::{inspect, print_foci, print_rooms, print_update};
 
@@ -167,7 +170,8 @@ pub fn run(profile: &str, cmd: Cmd) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("Could not start: {e}."))?;
-    runtime.block_on(async move {
+    // What the session says may quote the server: a failure's sentence is made inert too.
+    let result = runtime.block_on(async move {
         if let Cmd::TestRing { seconds, ringtone } = cmd {
             return test_ring(&settings, ringtone.as_deref(), seconds).await;
         }
@@ -181,7 +185,7 @@ pub fn run(profile: &str, cmd: Cmd) -> Result<(), String> {
             Arc::new(DesktopRinger::new(
                 settings.ring.ringtone.as_deref(),
                 settings.ring.volume,
-                Arc::new(|sentence| eprintln!("{sentence}")),
+                Arc::new(|sentence| eprintln!("{}", inert(&sentence))),
                 answer_tx,
             ))
         } else {
@@ -199,7 +203,8 @@ pub fn run(profile: &str, cmd: Cmd) -> Result<(), String> {
         // Always wind down: leave calls, stop syncing.
         session.finish().await;
         result.and(session.failure.map_or(Ok(()), Err))
-    })
+    });
+    result.map_err(|sentence| inert(&sentence).into_owned())
 }
 
 /// Hands Answer and Decline from a ring's notification to the worker.
@@ -269,7 +274,7 @@ impl CliSession {
                         "Not signed in: run `vestibule login HOMESERVER USER` first.".into(),
                     );
                 }
-                Update::Error { message, .. } => eprintln!("{message}"),
+                Update::Error { message, .. } => eprintln!("{}", inert(&message)),
                 _ => {}
             }
         }
@@ -280,7 +285,7 @@ impl CliSession {
         while let Some(update) = self.updates.recv().await {
             match update {
                 Update::Stopped => break,
-                Update::Error { message, .. } => eprintln!("{message}"),
+                Update::Error { message, .. } => eprintln!("{}", inert(&message)),
                 _ => {}
             }
         }
@@ -382,7 +387,11 @@ impl CliSession {
                     ));
                 }
                 Update::SignedIn { user_id, device_id } => {
-                    println!("Signed in as {user_id} (device {device_id}).");
+                    println!(
+                        "Signed in as {} (device {}).",
+                        inert(&user_id),
+                        inert(&device_id)
+                    );
                     return Ok(());
                 }
                 Update::LoginFailed { reason } => return Err(reason),
@@ -398,7 +407,7 @@ impl CliSession {
         loop {
             match self.next().await? {
                 Update::SignedOut => {
-                    println!("Signed out {user_id}.");
+                    println!("Signed out {}.", inert(&user_id));
                     return Ok(());
                 }
                 Update::Error { message, .. } => return Err(message),
@@ -415,7 +424,7 @@ impl CliSession {
                 Update::Connection {
                     connection: Connection::Offline { reason, .. },
                 } => return Err(reason),
-                Update::Error { message, .. } => eprintln!("{message}"),
+                Update::Error { message, .. } => eprintln!("{}", inert(&message)),
                 _ => {}
             }
         }
@@ -472,9 +481,9 @@ impl CliSession {
                             OwnCallState::Failed { reason } => return Err(reason.clone()),
                             OwnCallState::Joined if !was_joined => {
                                 was_joined = true;
-                                println!("Joined the call in {}.", lobby.name);
+                                println!("Joined the call in {}.", inert(&lobby.name));
                             }
-                            OwnCallState::Leaving => println!("Leaving the call in {}.", lobby.name),
+                            OwnCallState::Leaving => println!("Leaving the call in {}.", inert(&lobby.name)),
                             // Left without being asked to (nobody answered, a refresh failed).
                             OwnCallState::NotJoined => return Ok(()),
                             _ => {}
@@ -486,11 +495,11 @@ impl CliSession {
                         if room_id.is_none() {
                             return Err(message);
                         }
-                        eprintln!("{message}");
+                        eprintln!("{}", inert(&message));
                     }
-                    Update::Notice { message } => eprintln!("{message}"),
+                    Update::Notice { message } => eprintln!("{}", inert(&message)),
                     Update::Connection { connection: Connection::Offline { reason, retry_in_secs } } => {
-                        eprintln!("Offline: {reason} Retrying in {retry_in_secs} s.");
+                        eprintln!("Offline: {} Retrying in {retry_in_secs} s.", inert(&reason));
                     }
                     _ => {}
                 }
@@ -511,7 +520,7 @@ async fn test_ring(
     let ringer = DesktopRinger::new(
         ringtone,
         settings.ring.volume,
-        Arc::new(|s| eprintln!("{s}")),
+        Arc::new(|s| eprintln!("{}", inert(&s))),
         answers,
     );
     let alert = RingAlert::test(now_ms() + seconds * 1000);
