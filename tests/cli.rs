@@ -249,13 +249,11 @@ async fn names_from_others_cannot_steer_the_terminal() {
     std::fs::remove_dir_all(&data).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_join_leaves_no_member_once_the_delay_passed() {
-    let hs = homeserver();
-    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
-    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
-    let data = data_dir("kill");
-    let printed = login(&data, &bob);
+/// `vestibule join ROOM` for `bob` in `room`, once Alice sees its membership; with the
+/// membership's state key and the device.
+async fn joined(name: &str, alice: &TestUser, bob: &TestUser, room: &RoomId) -> Joined {
+    let data = data_dir(name);
+    let printed = login(&data, bob);
     // "Signed in as USER (device DEVICE)."
     let device = printed
         .rsplit_once("(device ")
@@ -263,18 +261,61 @@ async fn a_killed_join_leaves_no_member_once_the_delay_passed() {
         .map(|(device, _)| device.to_owned())
         .unwrap_or_else(|| panic!("no device in {printed:?}"));
     let key = format!("_{}_{device}_m.call", bob.user_id);
-    let mut child = vestibule(&data)
+    let child = vestibule(&data)
         .args(["join", room.as_str(), "--intent", "audio"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     wait_for("the join to show", Duration::from_secs(30), async || {
-        membership_content(&alice, &room, &key)
+        membership_content(alice, room, &key)
             .await
             .filter(|c| c["device_id"] == device.as_str())
     })
     .await;
+    Joined { data, child, key }
+}
+
+struct Joined {
+    data: PathBuf,
+    child: std::process::Child,
+    key: String,
+}
+
+/// Sends `signal` (a name such as `TERM`) to `child`.
+fn signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args(["-s", signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -s {signal} {}", child.id());
+}
+
+/// Waits for `child` to exit, at most `timeout`; its status and stderr.
+fn exited_within(
+    child: std::process::Child,
+    timeout: Duration,
+) -> (std::process::ExitStatus, String) {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let out = rx
+        .recv_timeout(timeout)
+        .unwrap_or_else(|_| panic!("process {pid} still running after {timeout:?}"))
+        .unwrap();
+    (out.status, text(&out.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_join_leaves_no_member_once_the_delay_passed() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let Joined {
+        data,
+        mut child,
+        key,
+    } = joined("kill", &alice, &bob, &room).await;
     // A crash: no chance to leave.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -290,6 +331,54 @@ async fn a_killed_join_leaves_no_member_once_the_delay_passed() {
     .await;
     assert_eq!(left, json!({}));
     let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hang_up_leaves_the_call_before_the_process_ends() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let Joined { data, child, key } = joined("hangup", &alice, &bob, &room).await;
+    // The terminal closed.
+    signal(&child, "HUP");
+    let (status, stderr) = exited_within(child, Duration::from_secs(20));
+    assert!(status.success(), "{status}: {stderr}");
+    // Left, not merely abandoned to the delayed leave: the entry is empty as soon as it ended.
+    let content = membership_content(&alice, &room, &key).await;
+    assert_eq!(content, Some(json!({})), "{stderr}");
+    std::fs::remove_dir_all(&data).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_during_the_wind_down_ends_at_once() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let Joined { data, child, key } = joined("twice", &alice, &bob, &room).await;
+    // Both signals reach the process together: the first starts the wind-down, and the second
+    // is already there when it starts, however soon the worker would have left.
+    signal(&child, "STOP");
+    signal(&child, "TERM");
+    signal(&child, "INT");
+    signal(&child, "CONT");
+    let (status, stderr) = exited_within(child, Duration::from_secs(3));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Interrupted again: stopped without waiting to leave calls."),
+        "{stderr}"
+    );
+    // The homeserver still takes the entry away.
+    wait_for(
+        "the delayed leave to fire",
+        Duration::from_secs(40),
+        async || {
+            membership_content(&alice, &room, &key)
+                .await
+                .filter(|c| c == &json!({}))
+        },
+    )
+    .await;
+    std::fs::remove_dir_all(&data).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,6 +20,7 @@ use matrix_sdk::ruma::OwnedRoomOrAliasId;
 
 use crate::clock::now_ms;
 use crate::config::{DEFAULT_PROFILE, ProfilePaths, Settings};
+use crate::interrupts::Interrupts;
 use crate::matrix::{self, Command, Connection, OwnCallState, RoomLobby, Update, WorkerConfig};
 use crate::ring::{DesktopRinger, RingAlert, RingAnswer, Ringer, SilentRinger};
 use crate::rtc::CallIntent;
@@ -170,41 +171,80 @@ pub fn run(profile: &str, cmd: Cmd) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("Could not start: {e}."))?;
-    // What the session says may quote the server: a failure's sentence is made inert too.
-    let result = runtime.block_on(async move {
+    let (result, cut_short) = runtime.block_on(async move {
+        // From here on a signal never ends the process by itself: every wait below hears it.
+        let interrupts = match Interrupts::listen() {
+            Ok(interrupts) => interrupts,
+            Err(sentence) => return (Err(sentence), false),
+        };
         if let Cmd::TestRing { seconds, ringtone } = cmd {
-            return test_ring(&settings, ringtone.as_deref(), seconds).await;
+            let rang = test_ring(&settings, ringtone.as_deref(), seconds, interrupts).await;
+            return (rang, false);
         }
-        // Rings sound and show, except for `watch --silent` and one-shot commands.
-        let rings_aloud = matches!(
-            cmd,
-            Cmd::Watch { silent: false, .. } | Cmd::Join { .. } | Cmd::Ring { .. }
-        );
-        let (answer_tx, answers) = tokio::sync::mpsc::unbounded_channel();
-        let ringer: Arc<dyn Ringer> = if rings_aloud {
-            Arc::new(DesktopRinger::new(
-                settings.ring.ringtone.as_deref(),
-                settings.ring.volume,
-                Arc::new(|sentence| eprintln!("{}", inert(&sentence))),
-                answer_tx,
-            ))
-        } else {
-            Arc::new(SilentRinger)
-        };
-        let config = WorkerConfig::new(paths, settings, ringer, secret_store);
-        let handle = matrix::spawn(config, Arc::new(|| {}));
-        tokio::spawn(forward_answers(answers, handle.commands.clone()));
-        let mut session = CliSession {
-            commands: handle.commands,
-            updates: handle.updates,
-            failure: None,
-        };
-        let result = session.drive(cmd, password).await;
-        // Always wind down: leave calls, stop syncing.
-        session.finish().await;
-        result.and(session.failure.map_or(Ok(()), Err))
+        let config = WorkerConfig::new(paths, settings, Arc::new(SilentRinger), secret_store);
+        session(cmd, password, config, interrupts).await
     });
+    if cut_short {
+        // The worker may be inside a blocking call (the store): do not wait for it.
+        runtime.shutdown_background();
+    }
+    // What the session says may quote the server: a failure's sentence is made inert too.
     result.map_err(|sentence| inert(&sentence).into_owned())
+}
+
+/// What a second signal during the wind-down says.
+const CUT_SHORT: &str = "Interrupted again: stopped without waiting to leave calls.";
+
+/// Runs `cmd` on a worker started with `config` (its ringer chosen here), then winds down:
+/// calls are left and syncing stops. A signal ends the command (`watch`, `join` and `ring`
+/// run until one comes); another one during the wind-down ends it at once, and then the
+/// second value is `true`.
+async fn session(
+    cmd: Cmd,
+    password: Option<String>,
+    mut config: WorkerConfig,
+    mut interrupts: Interrupts,
+) -> (Result<(), String>, bool) {
+    // Rings sound and show, except for `watch --silent` and one-shot commands.
+    let rings_aloud = matches!(
+        cmd,
+        Cmd::Watch { silent: false, .. } | Cmd::Join { .. } | Cmd::Ring { .. }
+    );
+    let runs_until_interrupted =
+        matches!(cmd, Cmd::Watch { .. } | Cmd::Join { .. } | Cmd::Ring { .. });
+    let (answer_tx, answers) = tokio::sync::mpsc::unbounded_channel();
+    if rings_aloud {
+        config.ringer = Arc::new(DesktopRinger::new(
+            config.settings.ring.ringtone.as_deref(),
+            config.settings.ring.volume,
+            Arc::new(|sentence| eprintln!("{}", inert(&sentence))),
+            answer_tx,
+        ));
+    }
+    let handle = matrix::spawn(config, Arc::new(|| {}));
+    tokio::spawn(forward_answers(answers, handle.commands.clone()));
+    let mut session = CliSession {
+        commands: handle.commands,
+        updates: handle.updates,
+        failure: None,
+    };
+    let mut first = interrupts.clone();
+    let (result, interrupted) = tokio::select! {
+        result = session.drive(cmd, password) => (result, false),
+        () = first.reached(1) => {
+            let result = if runs_until_interrupted { Ok(()) } else { Err("Interrupted.".into()) };
+            (result, true)
+        }
+    };
+    // Always wind down: leave calls, stop syncing; the signal that ended the command is the
+    // first, any after it the second.
+    if !session
+        .finish(&mut interrupts, if interrupted { 2 } else { 1 })
+        .await
+    {
+        return (Err(CUT_SHORT.into()), true);
+    }
+    (result.and(session.failure.map_or(Ok(()), Err)), false)
 }
 
 /// Hands Answer and Decline from a ring's notification to the worker.
@@ -230,22 +270,6 @@ struct CliSession {
     commands: tokio::sync::mpsc::UnboundedSender<Command>,
     updates: tokio::sync::mpsc::UnboundedReceiver<Update>,
     failure: Option<String>,
-}
-
-/// Resolves when SIGINT or SIGTERM arrives.
-async fn interrupted() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
 }
 
 impl CliSession {
@@ -280,13 +304,18 @@ impl CliSession {
         }
     }
 
-    async fn finish(&mut self) {
+    /// Has the worker leave its calls and stop; `false` when `interrupts` reach `enough` first
+    /// and the wind-down is cut short.
+    async fn finish(&mut self, interrupts: &mut Interrupts, enough: u32) -> bool {
         self.send(Command::Quit);
-        while let Some(update) = self.updates.recv().await {
-            match update {
-                Update::Stopped => break,
-                Update::Error { message, .. } => eprintln!("{}", inert(&message)),
-                _ => {}
+        loop {
+            tokio::select! {
+                () = interrupts.reached(enough) => return false,
+                update = self.updates.recv() => match update {
+                    None | Some(Update::Stopped) => return true,
+                    Some(Update::Error { message, .. }) => eprintln!("{}", inert(&message)),
+                    Some(_) => {}
+                },
             }
         }
     }
@@ -445,64 +474,67 @@ impl CliSession {
         Ok(())
     }
 
+    /// Prints every update until the session is interrupted.
     async fn watch(&mut self, json: bool) -> Result<(), String> {
         loop {
-            tokio::select! {
-                () = interrupted() => return Ok(()),
-                update = self.next() => {
-                    let update = update?;
-                    // What the store remembers before the first sync is for the window.
-                    if matches!(update, Update::StoredRooms { .. }) {
-                        continue;
-                    }
-                    if json {
-                        match serde_json::to_string(&update) {
-                            Ok(line) => println!("{line}"),
-                            Err(e) => return Err(format!("Could not write JSON: {e}.")),
-                        }
-                    } else {
-                        print_update(&update);
-                    }
+            let update = self.next().await?;
+            // What the store remembers before the first sync is for the window.
+            if matches!(update, Update::StoredRooms { .. }) {
+                continue;
+            }
+            if json {
+                match serde_json::to_string(&update) {
+                    Ok(line) => println!("{line}"),
+                    Err(e) => return Err(format!("Could not write JSON: {e}.")),
                 }
+            } else {
+                print_update(&update);
             }
         }
     }
 
-    /// After a join: report our state until interrupted, then leave.
+    /// After a join: report our state until interrupted (the session then leaves).
     async fn stay_joined(&mut self) -> Result<(), String> {
         let mut room_id: Option<String> = None;
         let mut was_joined = false;
         loop {
-            tokio::select! {
-                () = interrupted() => return Ok(()),
-                update = self.next() => match update? {
-                    Update::Lobby { lobby } if room_id.as_ref().is_none_or(|r| *r == lobby.room_id) && (was_joined || lobby.own != OwnCallState::NotJoined) => {
-                        match &lobby.own {
-                            OwnCallState::Failed { reason } => return Err(reason.clone()),
-                            OwnCallState::Joined if !was_joined => {
-                                was_joined = true;
-                                println!("Joined the call in {}.", inert(&lobby.name));
-                            }
-                            OwnCallState::Leaving => println!("Leaving the call in {}.", inert(&lobby.name)),
-                            // Left without being asked to (nobody answered, a refresh failed).
-                            OwnCallState::NotJoined => return Ok(()),
-                            _ => {}
+            match self.next().await? {
+                Update::Lobby { lobby }
+                    if room_id.as_ref().is_none_or(|r| *r == lobby.room_id)
+                        && (was_joined || lobby.own != OwnCallState::NotJoined) =>
+                {
+                    match &lobby.own {
+                        OwnCallState::Failed { reason } => return Err(reason.clone()),
+                        OwnCallState::Joined if !was_joined => {
+                            was_joined = true;
+                            println!("Joined the call in {}.", inert(&lobby.name));
                         }
-                        room_id = Some(lobby.room_id);
-                    }
-
-                    Update::Error { message, .. } => {
-                        if room_id.is_none() {
-                            return Err(message);
+                        OwnCallState::Leaving => {
+                            println!("Leaving the call in {}.", inert(&lobby.name))
                         }
-                        eprintln!("{}", inert(&message));
+                        // Left without being asked to (nobody answered, a refresh failed).
+                        OwnCallState::NotJoined => return Ok(()),
+                        _ => {}
                     }
-                    Update::Notice { message } => eprintln!("{}", inert(&message)),
-                    Update::Connection { connection: Connection::Offline { reason, retry_in_secs } } => {
-                        eprintln!("Offline: {} Retrying in {retry_in_secs} s.", inert(&reason));
-                    }
-                    _ => {}
+                    room_id = Some(lobby.room_id);
                 }
+                Update::Error { message, .. } => {
+                    if room_id.is_none() {
+                        return Err(message);
+                    }
+                    eprintln!("{}", inert(&message));
+                }
+                Update::Notice { message } => eprintln!("{}", inert(&message)),
+                Update::Connection {
+                    connection:
+                        Connection::Offline {
+                            reason,
+                            retry_in_secs,
+                        },
+                } => {
+                    eprintln!("Offline: {} Retrying in {retry_in_secs} s.", inert(&reason));
+                }
+                _ => {}
             }
         }
     }
@@ -513,6 +545,7 @@ async fn test_ring(
     settings: &Settings,
     ringtone: Option<&std::path::Path>,
     seconds: u64,
+    mut interrupts: Interrupts,
 ) -> Result<(), String> {
     let ringtone = ringtone.or(settings.ring.ringtone.as_deref());
     // A test ring has no call: nothing answers it.
@@ -526,7 +559,10 @@ async fn test_ring(
     let alert = RingAlert::test(now_ms() + seconds * 1000);
     println!("Ringing for {seconds} s…");
     ringer.start(&alert);
-    tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+    tokio::select! {
+        () = tokio::time::sleep(std::time::Duration::from_secs(seconds)) => {}
+        () = interrupts.reached(1) => {}
+    }
     ringer.stop(&alert.call, crate::rtc::ring::StopReason::Answered);
     // Let the notification close before the process ends.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
