@@ -13,6 +13,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod interrupts;
 pub mod logging;
 pub mod matrix;
 pub mod remote;

@@ -8,6 +8,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::app::{Backend, VestibuleApp};
 use crate::config::{APP_ID, ProfilePaths, Settings};
+use crate::interrupts::Interrupts;
 use crate::matrix::{self, Command, Update, WorkerConfig};
 use crate::remote::{self, Hub};
 use crate::ring::{DesktopRinger, RingAnswer, Ringer};
@@ -148,6 +149,7 @@ pub fn run(profile: &str, background: bool, started: Instant) -> Result<(), Stri
         .build()
         .map_err(|e| format!("Could not start: {e}."))?;
     let _entered = runtime.enter();
+    quit_on_interrupts(runtime.handle(), signals.clone())?;
     let (settings, _) = Settings::load(&paths.config_file);
     let (desktop, answers) = desktop_ringer(&settings, &signals);
     spawn_tray(&runtime, signals.clone());
@@ -184,6 +186,26 @@ pub fn run(profile: &str, background: bool, started: Instant) -> Result<(), Stri
     stop_worker(&runtime, &current);
     result
         .map_err(|e| format!("The window could not be opened; is a desktop session running? ({e})"))
+}
+
+/// Quits as the Quit button does (the calls are left, for at most 10 s) when SIGTERM, SIGINT
+/// or SIGHUP arrives: a desktop logout, `kill`, Ctrl-C in the terminal that started the window.
+/// The listeners are in place when this returns; a signal before the window is up is taken
+/// by its first frame.
+pub fn quit_on_interrupts(
+    runtime: &tokio::runtime::Handle,
+    signals: Arc<Signals>,
+) -> Result<(), String> {
+    let _entered = runtime.enter();
+    let mut interrupts = Interrupts::listen()?;
+    runtime.spawn(async move {
+        for n in 1.. {
+            interrupts.reached(n).await;
+            tracing::info!("a signal asked to quit: leaving calls");
+            signals.request_quit();
+        }
+    });
+    Ok(())
 }
 
 /// The desktop ringer with the saved ringtone and volume, warning through `signals`, and the

@@ -169,29 +169,3 @@ mod tests {
         assert_eq!(incoming_title(None), "Incoming call");
     }
 }
-
-/// Text from the network made inert for a terminal or a status bar: control characters
-/// (escape sequences start with one), and the bidirectional overrides that can make text read
-/// other than it is, are dropped.
-pub fn strip_controls(text: &str) -> String {
-    text.chars()
-        .filter(|c| {
-            !c.is_control() && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod inert_tests {
-    use super::strip_controls;
-
-    #[test]
-    fn control_characters_and_bidi_overrides_are_dropped() {
-        assert_eq!(
-            strip_controls("\u{1b}[31mRed\u{1b}[0m\nroom\u{7}"),
-            "[31mRed[0mroom"
-        );
-        assert_eq!(strip_controls("a\u{202E}b\u{2066}c\u{9b}d"), "abcd");
-        assert_eq!(strip_controls("Ålice 🎉"), "Ålice 🎉");
-    }
-}

@@ -213,12 +213,81 @@ async fn the_data_directory_and_all_in_it_are_owner_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_join_leaves_no_member_once_the_delay_passed() {
+async fn names_from_others_cannot_steer_the_terminal() {
     let hs = homeserver();
     let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
-    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
-    let data = data_dir("kill");
-    let printed = login(&data, &bob);
+    // A colour, a line break and a right-to-left override in the name; a window-title change in
+    // the device; clearing the screen in the focus.
+    let name = "Red \x1b[31mAlert\x1b[0m\nsecond line \u{202e}txt.exe";
+    let device = "EVIL\x1b]0;pwned\x07DEV";
+    let focus = "https://sfu.example.org/\x1b[2Jjwt";
+    let room = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            name: Some(name.into()),
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    let key = format!("_{}_{device}_m.call", alice.user_id);
+    alice
+        .room(&room)
+        .send_state_event_raw(
+            "org.matrix.msc3401.call.member",
+            &key,
+            json!({"application":"m.call","call_id":"","scope":"m.room","device_id":device,
+                "expires":14400000,"focus_active":{"type":"livekit","focus_selection":"multi_sfu"},
+                "foci_preferred":[{"type":"livekit","livekit_service_url":focus,"livekit_alias":room}]}),
+        )
+        .await
+        .unwrap();
+    let data = data_dir("inert");
+    login(&data, &bob);
+
+    let out = run(&data, &["lobbies"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let human = text(&out.stdout);
+    assert!(
+        !human.contains('\x1b'),
+        "no escape reaches the terminal: {human:?}"
+    );
+    assert!(
+        !human.contains('\u{202e}') && !human.contains('\x07'),
+        "{human:?}"
+    );
+    let line = human
+        .lines()
+        .find(|l| l.contains("Red Alert second line txt.exe"))
+        .unwrap_or_else(|| panic!("the name on one line: {human:?}"));
+    assert!(line.contains(room.as_str()), "{line:?}");
+    assert!(
+        human.contains("EVILDEV") && human.contains("https://sfu.example.org/jwt"),
+        "{human:?}"
+    );
+
+    // Scripts get every value exactly.
+    let out = run(&data, &["lobbies", "--json"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lobby = json["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["room_id"] == room.as_str())
+        .expect("the room");
+    assert_eq!(lobby["name"], name);
+    let p = &lobby["calls"][0]["participants"][0];
+    assert_eq!(p["device_id"], device);
+    assert_eq!(p["active_focus"]["livekit_service_url"], focus);
+    std::fs::remove_dir_all(&data).unwrap();
+}
+
+/// `vestibule join ROOM` for `bob` in `room`, once Alice sees its membership; with the
+/// membership's state key and the device.
+async fn joined(name: &str, alice: &TestUser, bob: &TestUser, room: &RoomId) -> Joined {
+    let data = data_dir(name);
+    let printed = login(&data, bob);
     // "Signed in as USER (device DEVICE)."
     let device = printed
         .rsplit_once("(device ")
@@ -226,18 +295,61 @@ async fn a_killed_join_leaves_no_member_once_the_delay_passed() {
         .map(|(device, _)| device.to_owned())
         .unwrap_or_else(|| panic!("no device in {printed:?}"));
     let key = format!("_{}_{device}_m.call", bob.user_id);
-    let mut child = vestibule(&data)
+    let child = vestibule(&data)
         .args(["join", room.as_str(), "--intent", "audio"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     wait_for("the join to show", Duration::from_secs(30), async || {
-        membership_content(&alice, &room, &key)
+        membership_content(alice, room, &key)
             .await
             .filter(|c| c["device_id"] == device.as_str())
     })
     .await;
+    Joined { data, child, key }
+}
+
+struct Joined {
+    data: PathBuf,
+    child: std::process::Child,
+    key: String,
+}
+
+/// Sends `signal` (a name such as `TERM`) to `child`.
+fn signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args(["-s", signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -s {signal} {}", child.id());
+}
+
+/// Waits for `child` to exit, at most `timeout`; its status and stderr.
+fn exited_within(
+    child: std::process::Child,
+    timeout: Duration,
+) -> (std::process::ExitStatus, String) {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let out = rx
+        .recv_timeout(timeout)
+        .unwrap_or_else(|_| panic!("process {pid} still running after {timeout:?}"))
+        .unwrap();
+    (out.status, text(&out.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_join_leaves_no_member_once_the_delay_passed() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let Joined {
+        data,
+        mut child,
+        key,
+    } = joined("kill", &alice, &bob, &room).await;
     // A crash: no chance to leave.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -253,6 +365,54 @@ async fn a_killed_join_leaves_no_member_once_the_delay_passed() {
     .await;
     assert_eq!(left, json!({}));
     let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hang_up_leaves_the_call_before_the_process_ends() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let Joined { data, child, key } = joined("hangup", &alice, &bob, &room).await;
+    // The terminal closed.
+    signal(&child, "HUP");
+    let (status, stderr) = exited_within(child, Duration::from_secs(20));
+    assert!(status.success(), "{status}: {stderr}");
+    // Left, not merely abandoned to the delayed leave: the entry is empty as soon as it ended.
+    let content = membership_content(&alice, &room, &key).await;
+    assert_eq!(content, Some(json!({})), "{stderr}");
+    std::fs::remove_dir_all(&data).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_during_the_wind_down_ends_at_once() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let Joined { data, child, key } = joined("twice", &alice, &bob, &room).await;
+    // Both signals reach the process together: the first starts the wind-down, and the second
+    // is already there when it starts, however soon the worker would have left.
+    signal(&child, "STOP");
+    signal(&child, "TERM");
+    signal(&child, "INT");
+    signal(&child, "CONT");
+    let (status, stderr) = exited_within(child, Duration::from_secs(3));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Interrupted again: stopped without waiting to leave calls."),
+        "{stderr}"
+    );
+    // The homeserver still takes the entry away.
+    wait_for(
+        "the delayed leave to fire",
+        Duration::from_secs(40),
+        async || {
+            membership_content(&alice, &room, &key)
+                .await
+                .filter(|c| c == &json!({}))
+        },
+    )
+    .await;
+    std::fs::remove_dir_all(&data).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -676,7 +836,7 @@ async fn status_prints_a_line_and_follows_rings_for_a_bar() {
         let tooltip = line["tooltip"].as_str().unwrap();
         assert!(tooltip.contains("ringing: "), "{line}");
         assert!(
-            tooltip.contains("Stand[31mup") && !tooltip.contains('\u{1b}'),
+            tooltip.contains("Standup") && !tooltip.contains('\u{1b}'),
             "the room's name arrives without its escape: {line}"
         );
         assert_eq!(line["alt"], "ringing");

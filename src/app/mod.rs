@@ -76,7 +76,6 @@ impl VestibuleApp {
         signals: Arc<Signals>,
     ) -> Self {
         crate::ui::apply_style(ctx);
-        egui_extras::install_image_loaders(ctx);
         signals.set_context(ctx);
         let (commands, updates) = backend.start();
         Self {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{CliSession, Cmd};
+use crate::interrupts::Interrupts;
 use crate::matrix::{Command, OwnCallState, Update};
 use crate::remote::{Remote, Request};
 use crate::rtc::ring::StopReason;
@@ -13,8 +14,14 @@ use crate::rtc::ring::StopReason;
 /// How long a leave or decline carried out by the instance may take to show.
 const OUTCOME_WAIT: Duration = Duration::from_secs(15);
 
-/// Runs `cmd` through the running instance.
-pub(super) async fn drive(instance: Remote, cmd: Cmd) -> Result<(), String> {
+/// Runs `cmd` through the running instance, until it is done or `interrupts` come (`watch`
+/// and `status --follow` run until then).
+pub(super) async fn drive(
+    instance: Remote,
+    cmd: Cmd,
+    mut interrupts: Interrupts,
+) -> Result<(), String> {
+    let runs_until_interrupted = cmd.stays();
     let (commands, mut to_send) = mpsc::unbounded_channel::<Command>();
     let requests = instance.requests;
     tokio::spawn(async move {
@@ -34,7 +41,12 @@ pub(super) async fn drive(instance: Remote, cmd: Cmd) -> Result<(), String> {
         hub: None,
         remote: true,
     };
-    let result = session.drive(cmd, None).await;
+    let result = tokio::select! {
+        result = session.drive(cmd, None) => result,
+        () = interrupts.reached(1) => {
+            if runs_until_interrupted { Ok(()) } else { Err("Interrupted.".into()) }
+        }
+    };
     result.and(session.failure.map_or(Ok(()), Err))
 }
 

@@ -6,8 +6,11 @@
 
 mod attached;
 mod contract;
+mod inert;
 mod print;
 mod status;
+
+use inert::inert;
 
 use print::{inspect, print_foci, print_rooms, print_update};
 
@@ -20,6 +23,7 @@ use matrix_sdk::ruma::OwnedRoomOrAliasId;
 
 use crate::clock::now_ms;
 use crate::config::{DEFAULT_PROFILE, ProfilePaths, Settings};
+use crate::interrupts::Interrupts;
 use crate::matrix::{self, Command, Connection, OwnCallState, RoomLobby, Update, WorkerConfig};
 use crate::remote::{self, Hub};
 use crate::ring::{DesktopRinger, RingAlert, RingAnswer, Ringer, SilentRinger};
@@ -237,57 +241,97 @@ fn run_command(profile: &str, cmd: Cmd) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("Could not start: {e}."))?;
-    runtime.block_on(async move {
+    let (result, cut_short) = runtime.block_on(async move {
+        // From here on a signal never ends the process by itself: every wait below hears it.
+        let interrupts = match Interrupts::listen() {
+            Ok(interrupts) => interrupts,
+            Err(sentence) => return (Err(sentence), false),
+        };
         if let Cmd::TestRing { seconds, ringtone } = cmd {
-            return test_ring(&settings, ringtone.as_deref(), seconds).await;
+            let rang = test_ring(&settings, ringtone.as_deref(), seconds, interrupts).await;
+            return (rang, false);
         }
         // With the profile's instance running, it answers: only one process opens the store.
         if cmd.may_attach()
             && let Some(instance) = remote::connect(&paths.data_dir).await
         {
-            return attached::drive(instance, cmd).await;
+            return (attached::drive(instance, cmd, interrupts).await, false);
         }
-        // Rings sound and show, except for `watch --silent` and one-shot commands.
-        let rings_aloud = matches!(
-            cmd,
-            Cmd::Watch { silent: false, .. } | Cmd::Join { .. } | Cmd::Ring { .. }
-        );
-        let (answer_tx, answers) = tokio::sync::mpsc::unbounded_channel();
-        let ringer: Arc<dyn Ringer> = if rings_aloud {
-            Arc::new(DesktopRinger::new(
-                settings.ring.ringtone.as_deref(),
-                settings.ring.volume,
-                Arc::new(|sentence| eprintln!("{sentence}")),
-                answer_tx,
-            ))
-        } else {
-            Arc::new(SilentRinger)
-        };
-        let data_dir = paths.data_dir.clone();
-        let config = WorkerConfig::new(paths, settings, ringer, secret_store);
-        let handle = matrix::spawn(config, Arc::new(|| {}));
-        tokio::spawn(forward_answers(answers, handle.commands.clone()));
-        // Staying commands serve the profile's other front ends while they run.
-        let hub = cmd.stays().then(|| {
-            let hub = Hub::new();
-            hub.set_commands(handle.commands.clone());
-            if let Err(e) = hub.listen(&remote::socket_path(&data_dir)) {
-                tracing::debug!("not serving other front ends: {e}");
-            }
-            hub
-        });
-        let mut session = CliSession {
-            commands: handle.commands,
-            updates: handle.updates,
-            failure: None,
-            hub,
-            remote: false,
-        };
-        let result = session.drive(cmd, password).await;
-        // Always wind down: leave calls, stop syncing.
-        session.finish().await;
-        result.and(session.failure.map_or(Ok(()), Err))
-    })
+        let config = WorkerConfig::new(paths, settings, Arc::new(SilentRinger), secret_store);
+        session(cmd, password, config, interrupts).await
+    });
+    if cut_short {
+        // The worker may be inside a blocking call (the store): do not wait for it.
+        runtime.shutdown_background();
+    }
+    // What the session says may quote the server: a failure's sentence is made inert too.
+    result.map_err(|sentence| inert(&sentence).into_owned())
+}
+
+/// What a second signal during the wind-down says.
+const CUT_SHORT: &str = "Interrupted again: stopped without waiting to leave calls.";
+
+/// Runs `cmd` on a worker started with `config` (its ringer chosen here), then winds down:
+/// calls are left and syncing stops. A signal ends the command (`watch`, `join` and `ring`
+/// run until one comes); another one during the wind-down ends it at once, and then the
+/// second value is `true`. While a staying command runs, the profile's other front ends may
+/// attach to it.
+async fn session(
+    cmd: Cmd,
+    password: Option<String>,
+    mut config: WorkerConfig,
+    mut interrupts: Interrupts,
+) -> (Result<(), String>, bool) {
+    // Rings sound and show, except for `watch --silent` and one-shot commands.
+    let rings_aloud = matches!(
+        cmd,
+        Cmd::Watch { silent: false, .. } | Cmd::Join { .. } | Cmd::Ring { .. }
+    );
+    let runs_until_interrupted = cmd.stays();
+    let (answer_tx, answers) = tokio::sync::mpsc::unbounded_channel();
+    if rings_aloud {
+        config.ringer = Arc::new(DesktopRinger::new(
+            config.settings.ring.ringtone.as_deref(),
+            config.settings.ring.volume,
+            Arc::new(|sentence| eprintln!("{}", inert(&sentence))),
+            answer_tx,
+        ));
+    }
+    let socket = remote::socket_path(&config.paths.data_dir);
+    let handle = matrix::spawn(config, Arc::new(|| {}));
+    tokio::spawn(forward_answers(answers, handle.commands.clone()));
+    let hub = cmd.stays().then(|| {
+        let hub = Hub::new();
+        hub.set_commands(handle.commands.clone());
+        if let Err(e) = hub.listen(&socket) {
+            tracing::debug!("not serving other front ends: {e}");
+        }
+        hub
+    });
+    let mut session = CliSession {
+        commands: handle.commands,
+        updates: handle.updates,
+        failure: None,
+        hub,
+        remote: false,
+    };
+    let mut first = interrupts.clone();
+    let (result, interrupted) = tokio::select! {
+        result = session.drive(cmd, password) => (result, false),
+        () = first.reached(1) => {
+            let result = if runs_until_interrupted { Ok(()) } else { Err("Interrupted.".into()) };
+            (result, true)
+        }
+    };
+    // Always wind down: leave calls, stop syncing; the signal that ended the command is the
+    // first, any after it the second.
+    if !session
+        .finish(&mut interrupts, if interrupted { 2 } else { 1 })
+        .await
+    {
+        return (Err(CUT_SHORT.into()), true);
+    }
+    (result.and(session.failure.map_or(Ok(()), Err)), false)
 }
 
 /// Hands Answer and Decline from a ring's notification to the worker.
@@ -317,22 +361,6 @@ struct CliSession {
     hub: Option<Arc<Hub>>,
     /// Whether the worker is another process's (this one is attached to it).
     remote: bool,
-}
-
-/// Resolves when SIGINT or SIGTERM arrives.
-async fn interrupted() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
 }
 
 impl CliSession {
@@ -365,23 +393,28 @@ impl CliSession {
                         "Not signed in: run `vestibule login HOMESERVER USER` first.".into(),
                     );
                 }
-                Update::Error { message, .. } => eprintln!("{message}"),
+                Update::Error { message, .. } => eprintln!("{}", inert(&message)),
                 _ => {}
             }
         }
     }
 
-    async fn finish(&mut self) {
+    /// Has the worker leave its calls and stop; `false` when `interrupts` reach `enough` first
+    /// and the wind-down is cut short. Attached to another instance, its calls are its own:
+    /// nothing here to wind down.
+    async fn finish(&mut self, interrupts: &mut Interrupts, enough: u32) -> bool {
         if self.remote {
-            // The instance's calls are its own: nothing here to wind down.
-            return;
+            return true;
         }
         self.send(Command::Quit);
-        while let Some(update) = self.updates.recv().await {
-            match update {
-                Update::Stopped => break,
-                Update::Error { message, .. } => eprintln!("{message}"),
-                _ => {}
+        loop {
+            tokio::select! {
+                () = interrupts.reached(enough) => return false,
+                update = self.updates.recv() => match update {
+                    None | Some(Update::Stopped) => return true,
+                    Some(Update::Error { message, .. }) => eprintln!("{}", inert(&message)),
+                    Some(_) => {}
+                },
             }
         }
     }
@@ -487,7 +520,11 @@ impl CliSession {
                     ));
                 }
                 Update::SignedIn { user_id, device_id } => {
-                    println!("Signed in as {user_id} (device {device_id}).");
+                    println!(
+                        "Signed in as {} (device {}).",
+                        inert(&user_id),
+                        inert(&device_id)
+                    );
                     return Ok(());
                 }
                 Update::LoginFailed { reason } => return Err(reason),
@@ -503,7 +540,7 @@ impl CliSession {
         loop {
             match self.next().await? {
                 Update::SignedOut => {
-                    println!("Signed out {user_id}.");
+                    println!("Signed out {}.", inert(&user_id));
                     return Ok(());
                 }
                 Update::Error { message, .. } => return Err(message),
@@ -520,7 +557,7 @@ impl CliSession {
                 Update::Connection {
                     connection: Connection::Offline { reason, .. },
                 } => return Err(reason),
-                Update::Error { message, .. } => eprintln!("{message}"),
+                Update::Error { message, .. } => eprintln!("{}", inert(&message)),
                 _ => {}
             }
         }
@@ -544,31 +581,27 @@ impl CliSession {
         Ok(())
     }
 
-    /// Prints the status once the first sync is in, then (with `follow`) on every change.
+    /// Prints the status once the first sync is in, then (with `follow`) on every change until
+    /// the session is interrupted.
     async fn status(&mut self, format: status::StatusFormat, follow: bool) -> Result<(), String> {
         let mut shown = status::Status::default();
         let mut last = None;
         loop {
-            tokio::select! {
-                () = interrupted() => return Ok(()),
-                update = self.next() => {
-                    if !shown.apply(&update?) {
-                        continue;
-                    }
-                    let rendered = shown.render(format);
-                    if last.as_ref() != Some(&rendered) {
-                        println!("{rendered}");
-                        last = Some(rendered);
-                    }
-                    if !follow {
-                        return Ok(());
-                    }
-                }
+            if !shown.apply(&self.next().await?) {
+                continue;
+            }
+            let rendered = shown.render(format);
+            if last.as_ref() != Some(&rendered) {
+                println!("{rendered}");
+                last = Some(rendered);
+            }
+            if !follow {
+                return Ok(());
             }
         }
     }
 
-    /// Prints `first`, then every update until interrupted.
+    /// Prints `first`, then every update until the session is interrupted.
     async fn watch(&mut self, json: bool, first: Update) -> Result<(), String> {
         let mut encoder = contract::WatchEncoder::default();
         if json {
@@ -577,65 +610,67 @@ impl CliSession {
             }
         }
         loop {
-            tokio::select! {
-                () = interrupted() => return Ok(()),
-                update = self.next() => {
-                    let update = update?;
-                    // What the store remembers before the first sync is for the window.
-                    if matches!(update, Update::StoredRooms { .. }) {
-                        continue;
-                    }
-                    if json {
-                        for line in encoder.encode(&update) {
-                            println!("{line}");
-                        }
-                    } else {
-                        print_update(&update);
-                    }
+            let update = self.next().await?;
+            // What the store remembers before the first sync is for the window.
+            if matches!(update, Update::StoredRooms { .. }) {
+                continue;
+            }
+            if json {
+                for line in encoder.encode(&update) {
+                    println!("{line}");
                 }
+            } else {
+                print_update(&update);
             }
         }
     }
 
-    /// After a join: report our state until interrupted, then leave.
+    /// After a join: report our state until interrupted (the session then leaves).
     async fn stay_joined(&mut self) -> Result<(), String> {
         let mut room_id: Option<String> = None;
         let mut was_joined = false;
         loop {
-            tokio::select! {
-                () = interrupted() => return Ok(()),
-                update = self.next() => match update? {
-                    Update::Lobby { lobby } if room_id.as_ref().is_none_or(|r| *r == lobby.room_id) && (was_joined || lobby.own != OwnCallState::NotJoined) => {
-                        match &lobby.own {
-                            OwnCallState::Failed { reason } => return Err(reason.clone()),
-                            OwnCallState::Joined if !was_joined => {
-                                was_joined = true;
-                                println!("Joined the call in {}.", lobby.name);
-                                if self.remote {
-                                    // The running instance stays in the call.
-                                    return Ok(());
-                                }
+            match self.next().await? {
+                Update::Lobby { lobby }
+                    if room_id.as_ref().is_none_or(|r| *r == lobby.room_id)
+                        && (was_joined || lobby.own != OwnCallState::NotJoined) =>
+                {
+                    match &lobby.own {
+                        OwnCallState::Failed { reason } => return Err(reason.clone()),
+                        OwnCallState::Joined if !was_joined => {
+                            was_joined = true;
+                            println!("Joined the call in {}.", inert(&lobby.name));
+                            if self.remote {
+                                // The running instance stays in the call.
+                                return Ok(());
                             }
-                            OwnCallState::Leaving => println!("Leaving the call in {}.", lobby.name),
-                            // Left without being asked to (nobody answered, a refresh failed).
-                            OwnCallState::NotJoined => return Ok(()),
-                            _ => {}
                         }
-                        room_id = Some(lobby.room_id);
-                    }
-
-                    Update::Error { message, .. } => {
-                        if room_id.is_none() {
-                            return Err(message);
+                        OwnCallState::Leaving => {
+                            println!("Leaving the call in {}.", inert(&lobby.name))
                         }
-                        eprintln!("{message}");
+                        // Left without being asked to (nobody answered, a refresh failed).
+                        OwnCallState::NotJoined => return Ok(()),
+                        _ => {}
                     }
-                    Update::Notice { message } => eprintln!("{message}"),
-                    Update::Connection { connection: Connection::Offline { reason, retry_in_secs } } => {
-                        eprintln!("Offline: {reason} Retrying in {retry_in_secs} s.");
-                    }
-                    _ => {}
+                    room_id = Some(lobby.room_id);
                 }
+                Update::Error { message, .. } => {
+                    if room_id.is_none() {
+                        return Err(message);
+                    }
+                    eprintln!("{}", inert(&message));
+                }
+                Update::Notice { message } => eprintln!("{}", inert(&message)),
+                Update::Connection {
+                    connection:
+                        Connection::Offline {
+                            reason,
+                            retry_in_secs,
+                        },
+                } => {
+                    eprintln!("Offline: {} Retrying in {retry_in_secs} s.", inert(&reason));
+                }
+                _ => {}
             }
         }
     }
@@ -646,6 +681,7 @@ async fn test_ring(
     settings: &Settings,
     ringtone: Option<&std::path::Path>,
     seconds: u64,
+    mut interrupts: Interrupts,
 ) -> Result<(), String> {
     let ringtone = ringtone.or(settings.ring.ringtone.as_deref());
     // A test ring has no call: nothing answers it.
@@ -653,13 +689,16 @@ async fn test_ring(
     let ringer = DesktopRinger::new(
         ringtone,
         settings.ring.volume,
-        Arc::new(|s| eprintln!("{s}")),
+        Arc::new(|s| eprintln!("{}", inert(&s))),
         answers,
     );
     let alert = RingAlert::test(now_ms() + seconds * 1000);
     println!("Ringing for {seconds} s…");
     ringer.start(&alert);
-    tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+    tokio::select! {
+        () = tokio::time::sleep(std::time::Duration::from_secs(seconds)) => {}
+        () = interrupts.reached(1) => {}
+    }
     ringer.stop(&alert.call, crate::rtc::ring::StopReason::Answered);
     // Let the notification close before the process ends.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use super::contract;
+use super::inert::inert;
 use crate::clock::now_ms;
 use crate::matrix::{Connection, FocusInfo, FocusSource, OwnCallState, RoomLobby, Update};
 use crate::rtc::{Lobby, MembershipEvent};
@@ -27,13 +28,14 @@ pub(super) fn print_rooms(rooms: &[RoomLobby], json: bool) {
         println!("No rooms.");
     }
     let now = now_ms();
-    let width = rooms
+    let names: Vec<_> = rooms.iter().map(|r| inert(&r.name)).collect();
+    let width = names
         .iter()
-        .map(|r| r.name.chars().count())
+        .map(|name| name.chars().count())
         .max()
         .unwrap_or(0)
         .min(40);
-    for room in rooms {
+    for (room, name) in rooms.iter().zip(&names) {
         let summary = match room.calls.first() {
             None => "no call".to_owned(),
             Some(call) => format!(
@@ -49,8 +51,8 @@ pub(super) fn print_rooms(rooms: &[RoomLobby], json: bool) {
         };
         println!(
             "{:<width$}  {summary}{own}  {}",
-            bold(&room.name),
-            room.room_id,
+            bold(name),
+            inert(&room.room_id),
             width = width
         );
         for call in &room.calls {
@@ -61,10 +63,11 @@ pub(super) fn print_rooms(rooms: &[RoomLobby], json: bool) {
                     .and_then(|f| f.livekit_service_url.as_deref())
                     .unwrap_or("-");
                 println!(
-                    "    {:<32} {:<14} {:>8}  {focus}",
-                    p.user_id,
-                    p.device_id,
-                    compact_duration(now.saturating_sub(p.joined_ts))
+                    "    {:<32} {:<14} {:>8}  {}",
+                    inert(&p.user_id),
+                    inert(&p.device_id),
+                    compact_duration(now.saturating_sub(p.joined_ts)),
+                    inert(focus)
                 );
             }
         }
@@ -87,7 +90,7 @@ pub(super) fn print_foci(foci: &[FocusInfo], json: bool) {
         };
         println!(
             "{:<60} {source}",
-            f.focus.livekit_service_url.as_deref().unwrap_or("-")
+            inert(f.focus.livekit_service_url.as_deref().unwrap_or("-"))
         );
     }
 }
@@ -99,8 +102,8 @@ pub(super) fn print_update(update: &Update) {
         Update::Ringing { alert } => println!(
             "{} {} is calling in {}{}{}",
             bold("Ringing:"),
-            alert.caller_name,
-            alert.room_name,
+            inert(&alert.caller_name),
+            inert(&alert.room_name),
             if alert.muted { " (muted)" } else { "" },
             alert
                 .call
@@ -109,7 +112,7 @@ pub(super) fn print_update(update: &Update) {
                 .unwrap_or_default()
         ),
         Update::RingStopped { call, reason } => {
-            println!("Stopped ringing in {}: {reason}.", call.room_id)
+            println!("Stopped ringing in {}: {reason}.", inert(&call.room_id))
         }
         Update::Connection { connection } => match connection {
             Connection::Syncing => println!("Syncing…"),
@@ -118,10 +121,12 @@ pub(super) fn print_update(update: &Update) {
                 retry_in_secs,
                 reason,
             } => {
-                println!("Offline: {reason} Retrying in {retry_in_secs} s.")
+                println!("Offline: {} Retrying in {retry_in_secs} s.", inert(reason))
             }
         },
-        Update::Notice { message } | Update::Error { message, .. } => eprintln!("{message}"),
+        Update::Notice { message } | Update::Error { message, .. } => {
+            eprintln!("{}", inert(message))
+        }
         _ => {}
     }
 }
@@ -151,7 +156,10 @@ pub(super) fn inspect(
         .filter(|ev| crate::rtc::membership::is_membership_type(ev.event_type));
     let (lobby, rejected) = Lobby::from_events(membership_events, now_ms);
     for reason in &rejected {
-        eprintln!("Ignored a membership event: {reason}.");
+        eprintln!(
+            "Ignored a membership event: {}.",
+            inert(&reason.to_string())
+        );
     }
     let room = RoomLobby {
         room_id: String::new(),

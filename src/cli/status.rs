@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use clap::ValueEnum;
 use serde_json::json;
 
+use super::inert::inert;
 use crate::matrix::{Connection, OwnCallState, RoomLobby, Update};
 use crate::ring::RingAlert;
-use crate::wording::strip_controls;
 
 /// How `status` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -90,7 +90,7 @@ impl Status {
                     .collect();
                 people.sort_unstable();
                 people.dedup();
-                (strip_controls(&r.name), people.len())
+                (inert(&r.name).into_owned(), people.len())
             })
             .collect()
     }
@@ -106,8 +106,8 @@ impl Status {
         if let Some(alert) = self.ringing.first() {
             line.push_str(&format!(
                 " · ringing: {} in {}",
-                strip_controls(&alert.caller_name),
-                strip_controls(&alert.room_name)
+                inert(&alert.caller_name),
+                inert(&alert.room_name)
             ));
             if self.ringing.len() > 1 {
                 line.push_str(&format!(" and {} more", self.ringing.len() - 1));
@@ -125,7 +125,7 @@ impl Status {
             StatusFormat::Text => self.line(),
             StatusFormat::Waybar => {
                 let short = match self.ringing.first() {
-                    Some(alert) => strip_controls(&alert.caller_name),
+                    Some(alert) => inert(&alert.caller_name).into_owned(),
                     None => self.calls().len().to_string(),
                 };
                 let tooltip: Vec<String> = self

@@ -11,7 +11,8 @@ use vestibule::app::VestibuleApp;
 use crate::support::scripted::Scripted;
 use vestibule::config::Settings;
 use vestibule::matrix::{
-    Command, Connection, FocusInfo, FocusSource, OwnCallState, RingAlert, RoomLobby, Update,
+    Command, Connection, FocusInfo, FocusSource, OwnCallState, Profile, RingAlert, RoomLobby,
+    Update,
 };
 use vestibule::rtc::membership::WireForm;
 use vestibule::rtc::ring::{IncomingCall, NotifyKind, StopReason};
@@ -466,4 +467,83 @@ fn signing_out_starts_a_fresh_worker_and_shows_the_form() {
     w.update(Update::NeedsLogin);
     assert!(w.has("Sign in"));
     assert!(!w.has("Alpha"));
+}
+
+/// A PNG of one colour, `width` by `height`, made the way an avatar upload would be.
+fn png(width: u32, height: u32) -> std::sync::Arc<[u8]> {
+    let picture = image::RgbaImage::from_pixel(width, height, image::Rgba([200, 40, 40, 255]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    picture.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner().into()
+}
+
+fn profile(user: &str, name: &str, avatar: std::sync::Arc<[u8]>) -> Profile {
+    Profile {
+        user_id: user.into(),
+        display_name: name.into(),
+        avatar: Some(avatar),
+    }
+}
+
+#[test]
+fn huge_or_broken_avatars_show_initials_and_good_ones_are_decoded_once() {
+    let mut w = Window::open("avatars");
+    let people = [
+        "@tall:example.org",
+        "@junk:example.org",
+        "@fine:example.org",
+    ];
+    w.signed_in(vec![room("!a:example.org", "Alpha", false, &people)]);
+    let textures = |w: &Window| w.harness.ctx.tex_manager().read().num_allocated();
+    let before = textures(&w);
+    let profiles = || Update::Profiles {
+        room_id: "!a:example.org".into(),
+        profiles: vec![
+            // Taller than any texture may be: the GL painter would abort on it.
+            profile("@tall:example.org", "Tall Person", png(1, 40_000)),
+            profile(
+                "@junk:example.org",
+                "Junk Bytes",
+                b"\x89PNG but not really"[..].into(),
+            ),
+            profile("@fine:example.org", "Fine Picture", png(512, 512)),
+        ],
+    };
+    w.update(profiles());
+    w.harness.run_steps(5);
+    for (name, initials) in [("Tall Person", "TP"), ("Junk Bytes", "JB")] {
+        assert!(w.has(name), "{name} is shown");
+        assert!(
+            w.has(&format!("Avatar of {name} (initials {initials})")),
+            "{name} has the initials avatar"
+        );
+    }
+    assert!(w.has("Fine Picture"));
+    let fine = w.harness.get_by_label("Avatar of Fine Picture");
+    assert_eq!(
+        fine.rect().width().round(),
+        36.0,
+        "drawn at the avatar size"
+    );
+    // Only the good picture became a texture, and a small one.
+    assert_eq!(textures(&w), before + 1);
+    let largest = w
+        .harness
+        .ctx
+        .tex_manager()
+        .read()
+        .allocated()
+        .filter(|(_, meta)| meta.name.contains("avatar"))
+        .map(|(_, meta)| meta.size[0].max(meta.size[1]))
+        .max();
+    assert_eq!(largest, Some(96));
+    // The same profiles again (fresh bytes, same pictures): nothing is decoded or uploaded again.
+    w.update(profiles());
+    w.harness.run_steps(5);
+    assert_eq!(textures(&w), before + 1);
+    let delay = w.harness.output().viewport_output[&egui::ViewportId::ROOT].repaint_delay;
+    assert!(
+        delay > Duration::from_secs(1),
+        "the window rests: {delay:?}"
+    );
 }
