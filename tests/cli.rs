@@ -279,7 +279,7 @@ async fn names_from_others_cannot_steer_the_terminal() {
     assert_eq!(lobby["name"], name);
     let p = &lobby["calls"][0]["participants"][0];
     assert_eq!(p["device_id"], device);
-    assert_eq!(p["active_focus"]["livekit_service_url"], focus);
+    assert_eq!(p["focus"]["livekit_service_url"], focus);
     std::fs::remove_dir_all(&data).unwrap();
 }
 
