@@ -9,9 +9,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use matrix_sdk::ruma::RoomId;
-use matrix_sdk::ruma::events::StateEventType;
 use serde_json::{Value, json};
-use support::calls::{shared_room, timeline};
+use support::calls::{raw_state, shared_room, timeline};
 use support::{RoomOpts, TestUser, homeserver, wait_for};
 
 fn vestibule(data: &Path) -> Command {
@@ -61,20 +60,13 @@ fn login(data: &Path, user: &TestUser) -> String {
     text(&out.stdout)
 }
 
+/// The content of the call membership under `key` as `user` reads it (`None`: there is none).
 async fn membership_content(user: &TestUser, room: &RoomId, key: &str) -> Option<Value> {
-    user.sync_once().await;
-    let events = user
-        .room(room)
-        .get_state_events(StateEventType::from("org.matrix.msc3401.call.member"))
+    raw_state(user, room, "org.matrix.msc3401.call.member")
         .await
-        .ok()?;
-    events.into_iter().find_map(|raw| match raw {
-        matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState::Sync(r) => {
-            let v = r.deserialize_as::<Value>().ok()?;
-            (v["state_key"] == key).then(|| v["content"].clone())
-        }
-        _ => None,
-    })
+        .into_iter()
+        .find(|v| v["state_key"] == key)
+        .map(|v| v["content"].clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -401,7 +401,7 @@ async fn power_levels_decide_which_forms_we_publish() {
         .send_state_event_raw("m.room.power_levels", "", content)
         .await
         .unwrap();
-    bob_waits_for_power_levels(&mut app, &room).await;
+    bob_waits_for_power_levels(&mut app, &alice, &room).await;
     app.send(Command::Join {
         room: room.to_owned().into(),
         intent: CallIntent::Video,
@@ -425,14 +425,18 @@ async fn power_levels_decide_which_forms_we_publish() {
     app.quit().await;
 }
 
-/// The worker reads power levels from its store: give its sync a moment to bring the change.
-async fn bob_waits_for_power_levels(app: &mut App, room: &RoomId) {
-    // Any update of the room (the power-level event is state) shows that the sync brought it; a
-    // short sleep covers syncs that change nothing visible.
-    let _ = room;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    app.expect("a connection update after the change", |u| {
-        matches!(u, Update::Connection { .. }).then_some(())
+/// The worker reads power levels from its store: waits until its sync brought Alice's change.
+/// Alice renames the room after it, and a sync brings a room's events in order: once the
+/// lobby has the new name, the power levels before it are in the store too.
+async fn bob_waits_for_power_levels(app: &mut App, alice: &TestUser, room: &RoomId) {
+    let name = "After the power levels";
+    alice
+        .room(room)
+        .send_state_event_raw("m.room.name", "", json!({ "name": name }))
+        .await
+        .unwrap();
+    app.lobby_where(room, "the rename after the power levels", |l| {
+        l.name == name
     })
     .await;
 }

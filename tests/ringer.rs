@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use matrix_sdk::ruma::events::StateEventType;
 use serde_json::{Value, json};
-use support::calls::{shared_room, timeline};
+use support::calls::{raw_state, shared_room, timeline};
 use support::desktop::{Bus, Server, alsa_to_file};
 use support::{RoomOpts, homeserver, wait_for};
 
@@ -155,19 +154,6 @@ fn the_ringtone_plays_through_alsa_and_a_bad_file_falls_back() {
 }
 
 #[test]
-fn stopping_stops_the_sound() {
-    let dir = scratch("stop");
-    let (alsa, wav) = alsa_to_file(&dir);
-    let out = test_ring(&dir, &alsa, None, &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    // The output is closed when the ring stops: the file no longer grows.
-    let size = std::fs::metadata(&wav).unwrap().len();
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(std::fs::metadata(&wav).unwrap().len(), size);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
 fn without_a_sound_card_or_a_bus_the_ring_still_completes() {
     let dir = scratch("nocard");
     let alsa = alsa_without_card(&dir);
@@ -215,17 +201,6 @@ async fn the_test_ring_shows_a_notification_and_closes_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `vestibule watch` signed in as `bob`, ringing on `bus` into `alsa`.
-fn watch(dir: &Path, alsa: &Path, bus: &str, hs_url: &str, user: &str, password: &str) -> Child {
-    support::figures::cli_login(vestibule(dir, alsa, Some(bus)), hs_url, user, password);
-    vestibule(dir, alsa, Some(bus))
-        .args(["watch", "--json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decline_and_answer_from_the_notification_reach_the_caller_and_a_missed_call_is_left() {
     let hs = homeserver();
@@ -245,16 +220,15 @@ async fn decline_and_answer_from_the_notification_reach_the_caller_and_a_missed_
     let (alsa, _) = alsa_to_file(&dir);
     let bus = Bus::start();
     let server = Server::start(&bus).await;
-    let mut watcher = watch(
+    let (mut watcher, lines) = watch_collecting(
         &dir,
         &alsa,
-        &bus.address,
+        Some(&bus.address),
         &hs.url,
         bob.user_id.as_str(),
         &bob.password,
     );
-    // Give the watcher its first sync.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    first_sync(&lines).await;
 
     let key = format!("_{}_ALICEDEV_m.call", alice.user_id);
     let ring = async |n: usize| {
@@ -323,8 +297,9 @@ async fn decline_and_answer_from_the_notification_reach_the_caller_and_a_missed_
     .await;
 
     // 2. A missed call leaves its notification.
+    let seen = lines.lock().unwrap().len();
     hang_up().await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    call_ended(&lines, seen, &dm).await;
     ring(2).await;
     let count = server.notified().len();
     let second = wait_for(
@@ -333,6 +308,7 @@ async fn decline_and_answer_from_the_notification_reach_the_caller_and_a_missed_
         async || server.notified().get(count).cloned(),
     )
     .await;
+    let seen = lines.lock().unwrap().len();
     hang_up().await;
     wait_for(
         "a missed-call notification",
@@ -348,7 +324,7 @@ async fn decline_and_answer_from_the_notification_reach_the_caller_and_a_missed_
     assert!(server.closed().contains(&second.id));
 
     // 3. Answer from the notification publishes our membership.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    call_ended(&lines, seen, &dm).await;
     ring(3).await;
     let count = server.notified().len();
     let third = wait_for(
@@ -359,20 +335,12 @@ async fn decline_and_answer_from_the_notification_reach_the_caller_and_a_missed_
     .await;
     server.invoke(third.id, "answer").await;
     wait_for("bob's membership", Duration::from_secs(30), async || {
-        alice.sync_once().await;
-        let events = alice
-            .room(&dm)
-            .get_state_events(StateEventType::from("org.matrix.msc3401.call.member"))
+        raw_state(&alice, &dm, "org.matrix.msc3401.call.member")
             .await
-            .ok()?;
-        events.into_iter().find_map(|raw| match raw {
-            matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState::Sync(r) => {
-                let v = r.deserialize_as::<Value>().ok()?;
-                (v["sender"] == bob.user_id.as_str() && v["content"]["application"] == "m.call")
-                    .then_some(())
-            }
-            _ => None,
-        })
+            .into_iter()
+            .find(|v| {
+                v["sender"] == bob.user_id.as_str() && v["content"]["application"] == "m.call"
+            })
     })
     .await;
     let _ = watcher.kill();
@@ -406,13 +374,15 @@ async fn each_missing_half_is_said_once_however_many_rings() {
         bob.user_id.as_str(),
         &bob.password,
     );
-    let watcher = vestibule(&dir, &alsa, None)
+    let mut watcher = vestibule(&dir, &alsa, None)
         .args(["watch", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stdout = Collected::from(watcher.stdout.take().unwrap());
+    let stderr = Collected::from(watcher.stderr.take().unwrap());
+    first_sync(&stdout.lines).await;
     let key = format!("_{}_ALICEDEV_m.call", alice.user_id);
     for room in &rooms {
         let content = json!({"application":"m.call","call_id":"","scope":"m.room","device_id":"ALICEDEV","expires":14400000});
@@ -429,18 +399,37 @@ async fn each_missing_half_is_said_once_however_many_rings() {
             .send_raw("org.matrix.msc4075.rtc.notification", content)
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let room = room.as_str();
+        wait_for(
+            "the ring to reach the CLI",
+            Duration::from_secs(30),
+            async || {
+                stdout
+                    .lines
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|l| l.contains("\"type\":\"ringing\"") && l.contains(room))
+                    .then_some(())
+            },
+        )
+        .await;
     }
     // SIGTERM, then read what it said.
-    let _ = Command::new("kill").arg(watcher.id().to_string()).status();
-    let out = watcher.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let killed = Command::new("kill")
+        .arg(watcher.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success(), "kill {}", watcher.id());
+    let status = watcher.wait().unwrap();
+    assert!(status.success(), "the watcher ended by itself: {status}");
+    let stdout = stdout.all();
     assert_eq!(
         stdout.matches("\"type\":\"ring\"").count(),
         2,
         "both rings reached the CLI: {stdout}"
     );
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr.all();
     assert_eq!(
         err.matches("No sound device could be opened").count(),
         1,
@@ -450,36 +439,93 @@ async fn each_missing_half_is_said_once_however_many_rings() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `vestibule watch --json` signed in as `user`, ringing on `bus`; its output lines are
-/// collected as they come.
+/// A child's output, collected line by line as it comes.
+struct Collected {
+    lines: Lines,
+    reader: std::thread::JoinHandle<()>,
+}
+
+/// Lines collected so far.
+type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+impl Collected {
+    fn from(output: impl std::io::Read + Send + 'static) -> Self {
+        use std::io::BufRead;
+        let lines = Lines::default();
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(output)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { lines, reader }
+    }
+
+    /// Everything, once the output closed (the child ended).
+    fn all(self) -> String {
+        self.reader.join().unwrap();
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+/// `vestibule watch --json` signed in as `user`, ringing on `bus` (none: no session bus) into
+/// `alsa`; its output lines are collected as they come.
 fn watch_collecting(
     dir: &Path,
     alsa: &Path,
-    bus: &str,
+    bus: Option<&str>,
     hs_url: &str,
     user: &str,
     password: &str,
-) -> (Child, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::BufRead;
-    support::figures::cli_login(vestibule(dir, alsa, Some(bus)), hs_url, user, password);
-    let mut child = vestibule(dir, alsa, Some(bus))
+) -> (Child, Lines) {
+    support::figures::cli_login(vestibule(dir, alsa, bus), hs_url, user, password);
+    let mut child = vestibule(dir, alsa, bus)
         .args(["watch", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let stdout = child.stdout.take().unwrap();
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    (child, lines)
+    let stdout = Collected::from(child.stdout.take().unwrap());
+    (child, stdout.lines)
+}
+
+/// The parsed JSON lines from the `from`-th on that `pick` picks, waiting for one.
+async fn wait_for_line(
+    lines: &Lines,
+    from: usize,
+    what: &str,
+    pick: impl Fn(&Value) -> bool,
+) -> Value {
+    wait_for(what, Duration::from_secs(30), async || {
+        let lines = lines.lock().unwrap();
+        lines.iter().skip(from).find_map(|line| {
+            let value: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            pick(&value).then_some(value)
+        })
+    })
+    .await
+}
+
+/// Waits for the watcher's first sync: its `rooms` line.
+async fn first_sync(lines: &Lines) {
+    wait_for_line(lines, 0, "the watcher's first sync", |v| {
+        v["type"] == "rooms"
+    })
+    .await;
+}
+
+/// Waits for the watcher to see, after its `from`-th line, that `room` has no call any more.
+async fn call_ended(lines: &Lines, from: usize, room: &matrix_sdk::ruma::RoomId) {
+    wait_for_line(lines, from, "the call to end", |v| {
+        v["type"] == "lobby"
+            && v["lobby"]["room_id"] == room.as_str()
+            && v["lobby"]["calls"].as_array().is_some_and(Vec::is_empty)
+    })
+    .await;
 }
 
 /// Joins `user`'s call in `room` and rings it; returns the ring's event id.
@@ -533,24 +579,12 @@ async fn rings_at_once_share_one_notification_and_names_arrive_escaped() {
     let (mut watcher, lines) = watch_collecting(
         &dir,
         &alsa,
-        &bus.address,
+        Some(&bus.address),
         &hs.url,
         bob.user_id.as_str(),
         &bob.password,
     );
-    wait_for(
-        "the watcher's first sync",
-        Duration::from_secs(30),
-        async || {
-            lines
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| l.contains("\"type\":\"rooms\""))
-                .then_some(())
-        },
-    )
-    .await;
+    first_sync(&lines).await;
 
     join_and_ring(&alice, &alices).await;
     let first = wait_for("Alice's ring", Duration::from_secs(30), async || {
@@ -605,5 +639,94 @@ async fn rings_at_once_share_one_notification_and_names_arrive_escaped() {
     );
     let _ = watcher.kill();
     let _ = watcher.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The size of the file the ALSA file plugin writes (0 before it exists).
+fn written(wav: &Path) -> u64 {
+    match std::fs::metadata(wav) {
+        Ok(meta) => meta.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => panic!("{}: {e}", wav.display()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_stops_the_sound() {
+    // Long enough for a ringtone to write audio many times over.
+    const INTERVAL: Duration = Duration::from_secs(1);
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let dm = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    let dir = scratch("stop");
+    let (alsa, wav) = alsa_to_file(&dir);
+    let (mut watcher, lines) = watch_collecting(
+        &dir,
+        &alsa,
+        None,
+        &hs.url,
+        bob.user_id.as_str(),
+        &bob.password,
+    );
+    first_sync(&lines).await;
+    join_and_ring(&alice, &dm).await;
+    wait_for_line(&lines, 0, "the ring", |v| v["type"] == "ringing").await;
+    wait_for(
+        "the ringtone to reach ALSA",
+        Duration::from_secs(10),
+        async || (written(&wav) > 44).then_some(()),
+    )
+    .await;
+    // While it rings, the file grows.
+    let before = written(&wav);
+    tokio::time::sleep(INTERVAL).await;
+    let ringing = written(&wav);
+    assert!(
+        ringing > before,
+        "the ringtone wrote audio ({before} → {ringing} bytes)"
+    );
+
+    let seen = lines.lock().unwrap().len();
+    let key = format!("_{}_DEV_m.call", alice.user_id);
+    alice
+        .room(&dm)
+        .send_state_event_raw("org.matrix.msc3401.call.member", &key, json!({}))
+        .await
+        .unwrap();
+    wait_for_line(&lines, seen, "the ring to stop", |v| {
+        v["type"] == "ring_stopped"
+    })
+    .await;
+    // The output closes soon after the ring stops; then, across the same interval, nothing more
+    // is written while the process still runs.
+    let mut last = written(&wav);
+    let settled = wait_for("the output to close", Duration::from_secs(5), async || {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = written(&wav);
+        let same = now == last;
+        last = now;
+        same.then_some(now)
+    })
+    .await;
+    tokio::time::sleep(INTERVAL).await;
+    assert_eq!(
+        written(&wav),
+        settled,
+        "the file no longer grows after the stop"
+    );
+    assert!(
+        watcher.try_wait().unwrap().is_none(),
+        "measured while the watcher still runs"
+    );
+    watcher.kill().unwrap();
+    watcher.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -13,9 +13,10 @@ use super::{RoomOpts, TestUser};
 pub const SFU: &str = "https://sfu.example.org/livekit/jwt";
 
 fn now_ms() -> u64 {
-    SystemTime::now()
+    let since_epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .unwrap_or_else(|e| panic!("the clock is before 1970: {e}"));
+    since_epoch.as_millis() as u64
 }
 
 /// Alice creates a room with `opts`, invites Bob, and Bob joins.
@@ -42,23 +43,36 @@ pub async fn ec_join(user: &TestUser, room: &RoomId, device: &str) -> String {
     user.room(room)
         .send_state_event_raw("org.matrix.msc3401.call.member", &key, content)
         .await
-        .unwrap()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} joining the call in {room} from {device}: {e}",
+                user.user_id
+            )
+        })
         .event_id
         .to_string()
 }
 
+/// Syncs `user` and returns the room's state events of `event_type` as JSON; panics when they
+/// cannot be read (the user is not in the room, say).
 pub async fn raw_state(user: &TestUser, room: &RoomId, event_type: &str) -> Vec<Value> {
+    use matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState;
     user.sync_once().await;
     user.room(room)
         .get_state_events(StateEventType::from(event_type))
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{} reading {event_type} in {room}: {e}", user.user_id))
         .into_iter()
-        .filter_map(|raw| match raw {
-            matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState::Sync(r) => {
-                r.deserialize_as::<Value>().ok()
+        .map(|raw| match raw {
+            RawAnySyncOrStrippedState::Sync(r) => r
+                .deserialize_as::<Value>()
+                .unwrap_or_else(|e| panic!("a {event_type} event in {room} is not JSON: {e}")),
+            RawAnySyncOrStrippedState::Stripped(_) => {
+                panic!(
+                    "{} sees only stripped state of {room}: not joined",
+                    user.user_id
+                )
             }
-            _ => None,
         })
         .collect()
 }
@@ -82,26 +96,29 @@ pub async fn send_ring(
             ring_content(member_event, lifetime),
         )
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{} ringing in {room}: {e}", user.user_id))
         .response
         .event_id
         .to_string()
 }
 
-/// Syncs `user` and returns the room's most recent timeline events as JSON, newest first.
+/// Syncs `user` and returns the room's most recent timeline events as JSON, newest first;
+/// panics when they cannot be read.
 pub async fn timeline(user: &TestUser, room: &RoomId) -> Vec<Value> {
     user.sync_once().await;
-    let Ok(messages) = user
+    let messages = user
         .room(room)
         .messages(matrix_sdk::room::MessagesOptions::backward())
         .await
-    else {
-        return Vec::new();
-    };
+        .unwrap_or_else(|e| panic!("{} reading the timeline of {room}: {e}", user.user_id));
     messages
         .chunk
         .iter()
-        .filter_map(|e| e.raw().deserialize_as::<Value>().ok())
+        .map(|e| {
+            e.raw()
+                .deserialize_as::<Value>()
+                .unwrap_or_else(|err| panic!("an event in {room} is not JSON: {err}"))
+        })
         .collect()
 }
 
@@ -117,7 +134,7 @@ pub async fn large_account(alice: &TestUser, bob: &TestUser, n: usize) -> Vec<Ow
             .room(room)
             .send_state_event_raw("org.matrix.msc3401.call.member", &key, content)
             .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("{} joining the call in {room}: {e}", alice.user_id));
     }
     rooms
 }
