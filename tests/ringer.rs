@@ -409,7 +409,7 @@ async fn each_missing_half_is_said_once_however_many_rings() {
                     .lock()
                     .unwrap()
                     .iter()
-                    .any(|l| l.contains("\"type\":\"ringing\"") && l.contains(room))
+                    .any(|l| l.contains("\"type\":\"ring\"") && l.contains(room))
                     .then_some(())
             },
         )
@@ -522,8 +522,8 @@ async fn first_sync(lines: &Lines) {
 async fn call_ended(lines: &Lines, from: usize, room: &matrix_sdk::ruma::RoomId) {
     wait_for_line(lines, from, "the call to end", |v| {
         v["type"] == "lobby"
-            && v["lobby"]["room_id"] == room.as_str()
-            && v["lobby"]["calls"].as_array().is_some_and(Vec::is_empty)
+            && v["room_id"] == room.as_str()
+            && v["calls"].as_array().is_some_and(Vec::is_empty)
     })
     .await;
 }
@@ -678,7 +678,7 @@ async fn stopping_stops_the_sound() {
     );
     first_sync(&lines).await;
     join_and_ring(&alice, &dm).await;
-    wait_for_line(&lines, 0, "the ring", |v| v["type"] == "ringing").await;
+    wait_for_line(&lines, 0, "the ring", |v| v["type"] == "ring").await;
     wait_for(
         "the ringtone to reach ALSA",
         Duration::from_secs(10),
