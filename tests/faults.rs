@@ -264,3 +264,67 @@ async fn a_sign_out_whose_secret_cannot_be_removed_keeps_everything() {
     std::fs::remove_dir_all(paths.secret_file()).unwrap();
     app.quit().await;
 }
+
+/// Reads updates until `Stopped`, failing after `within`.
+async fn stopped_within(app: &mut App, within: std::time::Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        let update =
+            tokio::time::timeout(within.saturating_sub(started.elapsed()), app.updates.recv())
+                .await
+                .unwrap_or_else(|_| panic!("not stopped within {within:?}"))
+                .expect("the worker says it stopped");
+        if matches!(update, Update::Stopped) {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quit_is_prompt_while_a_saved_session_points_at_a_homeserver_that_never_answers() {
+    let hole = support::proxy::black_hole();
+    let root = data_root();
+    let paths = paths_in(&root);
+    paths.create_data_dir().unwrap();
+    let secret = serde_json::json!({
+        "homeserver": hole,
+        "session": {"user_id": "@bob:hole.invalid", "device_id": "HOLEDEVICE", "access_token": "not-a-token"},
+        "store_passphrase": "a-passphrase",
+    });
+    std::fs::write(paths.secret_file(), secret.to_string()).unwrap();
+    let mut app = App::spawned(root.clone(), Settings::default());
+    app.expect("the restored session", |u| {
+        matches!(u, Update::SignedIn { .. }).then_some(())
+    })
+    .await;
+    app.send(Command::Quit);
+    stopped_within(&mut app, std::time::Duration::from_secs(5)).await;
+    std::fs::remove_dir_all(&root).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quit_is_prompt_while_signing_in_to_a_homeserver_that_never_answers() {
+    let hole = support::proxy::black_hole();
+    let mut app = App::unsigned(data_root()).await;
+    app.send(Command::Login {
+        homeserver: hole,
+        user: "@bob:hole.invalid".into(),
+        password: "a password".into(),
+    });
+    // A second sign-in meanwhile is refused at once.
+    app.send(Command::Login {
+        homeserver: "http://127.0.0.1:9".into(),
+        user: "bob".into(),
+        password: "a password".into(),
+    });
+    let refused = app
+        .expect("the second sign-in refused", |u| match u {
+            Update::LoginFailed { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(refused, "Already signing in; wait for it to finish.");
+    app.send(Command::Quit);
+    stopped_within(&mut app, std::time::Duration::from_secs(5)).await;
+    std::fs::remove_dir_all(&app.root).ok();
+}

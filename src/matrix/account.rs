@@ -1,15 +1,19 @@
 //! The signed-in account: starting work once a session is there (restored or new), and ending
 //! it when it is signed out here or elsewhere.
 
+use std::time::Duration;
+
 use matrix_sdk::Client;
 use matrix_sdk::ruma::api::FeatureFlag;
 use tokio::task::JoinHandle;
 
 use super::error::WorkerError;
+use super::foci::advertised_foci;
 use super::session::{self, RestoreError};
 use super::sync::sync_loop;
 use super::types::{Connection, Update};
-use super::worker::Worker;
+use super::worker::{Internal, Stopping, Worker};
+use crate::rtc::focus_list::{FocusInfo, FocusList};
 use crate::rtc::ring::{Me, RingTracker};
 
 /// What exists while an account is signed in.
@@ -20,13 +24,37 @@ pub(super) struct Account {
     pub me: Me,
     /// The incoming rings of every room.
     pub tracker: RingTracker,
-    /// Whether the homeserver has delayed events (MSC4140).
-    pub delayed_events: bool,
+    /// Whether the homeserver has delayed events (MSC4140); `None` until it said.
+    pub delayed_events: Option<bool>,
     /// The sync loop.
     pub sync_task: Option<JoinHandle<()>>,
     /// Whether the first sync came back, so that we know which rooms we are in.
     pub synced: bool,
 }
+
+impl Account {
+    /// Whether commands about rooms can be carried out: the first sync told us our rooms and
+    /// the server told us whether it has delayed events.
+    pub fn ready(&self) -> bool {
+        self.synced && self.delayed_events.is_some()
+    }
+}
+
+/// What a task beside the loop found out about the account.
+pub(super) enum AccountEvent {
+    /// The saved session, restored (or not).
+    Restored(Result<Option<Client>, RestoreError>),
+    /// A sign-in with a password finished.
+    LoggedIn(Result<Client, String>),
+    /// What the homeserver can do (`None`: not asked) and the foci it advertises.
+    Discovered {
+        delayed_events: Option<bool>,
+        foci: Vec<FocusInfo>,
+    },
+}
+
+/// How long asking the homeserver for its features or its foci may take.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Drop for Account {
     fn drop(&mut self) {
@@ -50,42 +78,118 @@ impl Worker {
             .ok_or(WorkerError::NotSignedIn)
     }
 
-    /// Restores the profile's saved session, or asks for a sign-in. `false` when the worker
-    /// cannot go on: the saved secret is there but cannot be read (a locked keyring), and a new
-    /// sign-in would leave its device behind.
-    pub(super) async fn restore(&mut self) -> bool {
-        match session::restore(&self.config.paths, &self.secrets).await {
-            Ok(Some(client)) => self.signed_in(client).await,
-            Ok(None) => self.out.send(Update::NeedsLogin),
-            Err(RestoreError::Unreadable(message)) => {
-                self.out.send(Update::Fatal { message });
-                return false;
+    /// Runs `task` beside the loop; its outcome comes back as an internal message.
+    pub(super) fn run_beside(
+        &mut self,
+        task: impl std::future::Future<Output = AccountEvent> + Send + 'static,
+    ) {
+        // Reap what finished; what still runs is aborted when the worker goes.
+        while self.beside.try_join_next().is_some() {}
+        let tx = self.internal_tx.clone();
+        self.beside.spawn(async move {
+            // The loop is gone only when the worker stops; nobody waits for the outcome then.
+            tx.send(Internal::Account(task.await)).ok();
+        });
+    }
+
+    /// Restores the profile's saved session beside the loop (a keyring may take its time).
+    pub(super) fn start_restore(&mut self) {
+        let (paths, secrets) = (self.config.paths.clone(), self.secrets.clone());
+        self.run_beside(
+            async move { AccountEvent::Restored(session::restore(&paths, &secrets).await) },
+        );
+    }
+
+    /// Signs in with a password, beside the loop.
+    pub(super) fn start_login(&mut self, homeserver: String, user: String, password: String) {
+        let busy = if self.account.is_some() {
+            Some("Already signed in; sign out first.")
+        } else if self.signing_in {
+            Some("Already signing in; wait for it to finish.")
+        } else {
+            None
+        };
+        if let Some(reason) = busy {
+            self.out.send(Update::LoginFailed {
+                reason: reason.into(),
+            });
+            return;
+        }
+        self.signing_in = true;
+        let (paths, secrets) = (self.config.paths.clone(), self.secrets.clone());
+        self.run_beside(async move {
+            let result = session::login(&paths, &secrets, &homeserver, &user, &password).await;
+            AccountEvent::LoggedIn(result)
+        });
+    }
+
+    /// Asks the homeserver beside the loop what it can do and which foci it advertises.
+    pub(super) fn start_discovery(&mut self, client: Client, features: bool) {
+        self.run_beside(async move {
+            let delayed_events = async {
+                if !features {
+                    return None;
+                }
+                let asked = tokio::time::timeout(DISCOVERY_TIMEOUT, client.unstable_features());
+                Some(match asked.await {
+                    Ok(Ok(features)) => features.contains(&FeatureFlag::Msc4140),
+                    Ok(Err(e)) => {
+                        tracing::debug!("could not read the server's features: {e}");
+                        false
+                    }
+                    Err(_) => {
+                        tracing::debug!("the server's features did not come in time");
+                        false
+                    }
+                })
+            };
+            let foci = tokio::time::timeout(DISCOVERY_TIMEOUT, advertised_foci(&client));
+            let (delayed_events, foci) = tokio::join!(delayed_events, foci);
+            AccountEvent::Discovered {
+                delayed_events,
+                foci: foci.unwrap_or_default(),
             }
-            Err(RestoreError::Failed(reason)) => {
+        });
+    }
+
+    /// Takes what a task beside the loop found.
+    pub(super) async fn on_account_event(&mut self, event: AccountEvent) {
+        match event {
+            AccountEvent::Restored(Ok(Some(client))) => self.signed_in(client).await,
+            AccountEvent::Restored(Ok(None)) => self.out.send(Update::NeedsLogin),
+            AccountEvent::Restored(Err(RestoreError::Unreadable(message))) => {
+                // A new sign-in would leave the saved session's device behind: stop instead.
+                self.out.send(Update::Fatal { message });
+                self.begin_stop(Stopping::Quit);
+            }
+            AccountEvent::Restored(Err(RestoreError::Failed(reason))) => {
                 self.out
                     .error(WorkerError::Session(reason), Some("restore"), None);
                 self.out.send(Update::NeedsLogin);
             }
+            AccountEvent::LoggedIn(result) => {
+                self.signing_in = false;
+                match result {
+                    Ok(client) => self.signed_in(client).await,
+                    Err(reason) => self.out.send(Update::LoginFailed { reason }),
+                }
+            }
+            AccountEvent::Discovered {
+                delayed_events,
+                foci,
+            } => {
+                let user = &self.config.settings.calls.foci;
+                self.set_foci(FocusList::new(user, foci));
+                if let (Some(known), Some(account)) = (delayed_events, self.account.as_mut()) {
+                    account.delayed_events = Some(known);
+                    self.run_waiting().await;
+                }
+            }
         }
-        true
     }
 
-    /// Signs in with a password.
-    pub(super) async fn login(&mut self, homeserver: &str, user: &str, password: &str) {
-        if self.account.is_some() {
-            self.out.send(Update::LoginFailed {
-                reason: "Already signed in; sign out first.".into(),
-            });
-            return;
-        }
-        let paths = &self.config.paths;
-        match session::login(paths, &self.secrets, homeserver, user, password).await {
-            Ok(client) => self.signed_in(client).await,
-            Err(reason) => self.out.send(Update::LoginFailed { reason }),
-        }
-    }
-
-    /// A session is there: load the rooms the store knows, find the foci and start syncing.
+    /// A session is there: load the rooms the store knows, find out beside the loop what the
+    /// server can do and which foci it has, and start syncing.
     async fn signed_in(&mut self, client: Client) {
         let (Some(user_id), Some(device_id)) = (client.user_id(), client.device_id()) else {
             self.out.error(WorkerError::NoUser, None, None);
@@ -100,19 +204,12 @@ impl Worker {
             user_id: me.user_id.clone(),
             device_id: me.device_id.clone(),
         });
-        let delayed_events = match client.unstable_features().await {
-            Ok(features) => features.contains(&FeatureFlag::Msc4140),
-            Err(e) => {
-                tracing::debug!("could not read the server's features: {e}");
-                false
-            }
-        };
         self.rooms.load(&client).await;
         self.account = Some(Account {
             client: client.clone(),
             tracker: RingTracker::new(me.clone()),
             me,
-            delayed_events,
+            delayed_events: None,
             sync_task: None,
             synced: false,
         });
@@ -120,7 +217,7 @@ impl Worker {
         self.out.send(Update::StoredRooms {
             rooms: self.rooms.sorted_snapshots(),
         });
-        self.discover_foci(&client).await;
+        self.start_discovery(client.clone(), true);
         self.out.send(Update::Connection {
             connection: Connection::Syncing,
         });

@@ -41,24 +41,6 @@ impl Worker {
         });
     }
 
-    /// Asks the homeserver which foci it advertises; the user's own come first.
-    pub(super) async fn discover_foci(&mut self, client: &Client) {
-        let mut advertised = Vec::new();
-        match client.send(transports::v1::Request::new()).await {
-            Ok(response) => advertised.extend(livekit_foci(
-                &response.rtc_transports,
-                FocusSource::Transports,
-            )),
-            Err(e) => tracing::debug!("rtc/transports: {e}"),
-        }
-        match client.rtc_foci().await {
-            Ok(found) => advertised.extend(livekit_foci(&found, FocusSource::WellKnown)),
-            Err(e) => tracing::debug!("well-known rtc_foci: {e}"),
-        }
-        let list = FocusList::new(&self.config.settings.calls.foci, advertised);
-        self.set_foci(list);
-    }
-
     /// Checks beside the loop whether the focus service at `url` answers
     /// ([`Update::FocusChecked`]).
     pub(super) fn check_focus(&self, url: String) {
@@ -70,6 +52,23 @@ impl Worker {
             out.send(Update::FocusChecked { url, ok, message });
         });
     }
+}
+
+/// The foci the homeserver advertises (`rtc/transports`, then `.well-known`).
+pub(super) async fn advertised_foci(client: &Client) -> Vec<FocusInfo> {
+    let mut advertised = Vec::new();
+    match client.send(transports::v1::Request::new()).await {
+        Ok(response) => advertised.extend(livekit_foci(
+            &response.rtc_transports,
+            FocusSource::Transports,
+        )),
+        Err(e) => tracing::debug!("rtc/transports: {e}"),
+    }
+    match client.rtc_foci().await {
+        Ok(found) => advertised.extend(livekit_foci(&found, FocusSource::WellKnown)),
+        Err(e) => tracing::debug!("well-known rtc_foci: {e}"),
+    }
+    advertised
 }
 
 fn livekit_foci(transports: &[RtcTransport], source: FocusSource) -> Vec<FocusInfo> {

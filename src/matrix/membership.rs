@@ -62,7 +62,10 @@ impl Worker {
         for (form, sentence) in refused {
             self.tell_once(format!("forbidden:{room_id}:{form:?}"), sentence);
         }
-        let delayed_events = self.account.as_ref().is_some_and(|a| a.delayed_events);
+        let delayed_events = self
+            .account
+            .as_ref()
+            .is_some_and(|a| a.delayed_events == Some(true));
         let foci = self.foci.for_join(extra_foci);
         let plan = JoinPlan {
             params: JoinParams {
@@ -227,7 +230,7 @@ impl Worker {
                 Notice::NoDelayedEvents => {
                     // Later joins go straight to `expires` refreshes.
                     if let Some(account) = self.account.as_mut() {
-                        account.delayed_events = false;
+                        account.delayed_events = Some(false);
                     }
                     self.tell_once("no-delayed-events".into(), NO_DELAYED_EVENTS.into());
                 }

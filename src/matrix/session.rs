@@ -13,6 +13,8 @@ use crate::secrets::{SecretError, SecretStore, StoredSecret};
 
 /// Requests give up after this long; the sync loop and the membership machine retry themselves.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long telling the homeserver about a sign-out may take.
+const LOGOUT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long finding the homeserver behind a name may take when signing in.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -235,12 +237,17 @@ pub async fn logout(
     paths: &ProfilePaths,
     secrets: &SecretStore,
 ) -> Result<(), String> {
-    let server = client.logout().await.map_err(|e| {
-        format!(
+    // A homeserver that does not answer must not hold up the sign-out for long.
+    let server = match tokio::time::timeout(LOGOUT_TIMEOUT, client.logout()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!(
             "Signed out here, but the homeserver could not be told: {}",
             sentence(&e)
-        )
-    });
+        )),
+        Err(_) => Err(
+            "Signed out here, but the homeserver did not answer in time; its session for this device may stay until it is removed there.".to_owned(),
+        ),
+    };
     let store = secrets.clone();
     blocking(move || store.delete()).await?;
     remove_dir(&paths.store_dir())?;

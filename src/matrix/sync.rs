@@ -105,12 +105,20 @@ impl Worker {
         if let Some(account) = self.account.as_mut() {
             account.synced = true;
         }
-        for cmd in std::mem::take(&mut self.waiting_for_sync) {
-            Box::pin(self.on_command(cmd)).await;
-        }
+        self.run_waiting().await;
         self.out.send(Update::Rooms {
             rooms: self.rooms.sorted_snapshots(),
         });
+    }
+
+    /// Carries out the commands about rooms that waited, once the account is ready for them.
+    pub(super) async fn run_waiting(&mut self) {
+        if !self.account.as_ref().is_some_and(|a| a.ready()) {
+            return;
+        }
+        for cmd in std::mem::take(&mut self.waiting_for_sync) {
+            Box::pin(self.on_command(cmd)).await;
+        }
     }
 
     /// Time passed: lapsed memberships leave their lobbies and rings run out.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use tokio::sync::mpsc;
 
-use super::account::Account;
+use super::account::{Account, AccountEvent};
 use super::error::WorkerError;
 use super::lock::lock_profile;
 use super::rooms::Rooms;
@@ -142,10 +142,12 @@ pub(super) enum Internal {
     /// The homeserver no longer knows our access token (`soft_logout`: it expired, and signing
     /// in again on the same device resumes the session).
     SessionEnded { soft_logout: bool },
+    /// A sign-in, restore or discovery beside the loop finished.
+    Account(AccountEvent),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Stopping {
+pub(super) enum Stopping {
     Quit,
     Logout,
 }
@@ -168,6 +170,10 @@ pub(super) struct Worker {
     stopping: Option<(Stopping, Instant)>,
     /// Commands about rooms that arrived before the first sync told us which rooms we are in.
     pub(super) waiting_for_sync: Vec<Command>,
+    /// Sign-in, restore and discovery, running beside the loop.
+    pub(super) beside: tokio::task::JoinSet<()>,
+    /// A sign-in with a password is under way.
+    pub(super) signing_in: bool,
 }
 
 async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command>, out: Outbox) {
@@ -190,10 +196,10 @@ async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command
         told: HashSet::new(),
         stopping: None,
         waiting_for_sync: Vec::new(),
+        beside: tokio::task::JoinSet::new(),
+        signing_in: false,
     };
-    if !worker.restore().await {
-        return;
-    }
+    worker.start_restore();
     let mut commands_closed = false;
     loop {
         let deadline = worker.next_deadline();
@@ -241,7 +247,7 @@ impl Worker {
                     .error(WorkerError::NotSignedIn, Some(cmd.name()), None);
                 return;
             };
-            if !account.synced {
+            if !account.ready() {
                 self.waiting_for_sync.push(cmd);
                 return;
             }
@@ -253,7 +259,7 @@ impl Worker {
                 user,
                 password,
             } => {
-                self.login(&homeserver, &user, &password).await;
+                self.start_login(homeserver, user, password);
                 Ok(())
             }
             Command::Logout => match self.account {
@@ -275,7 +281,7 @@ impl Worker {
             Command::Decline { room } => self.decline(room.as_deref()).await,
             Command::DiscoverFoci => {
                 if let Some(client) = self.client() {
-                    self.discover_foci(&client).await;
+                    self.start_discovery(client, false);
                 }
                 Ok(())
             }
@@ -328,6 +334,7 @@ impl Worker {
                 self.out.error(WorkerError::SyncStopped(reason), None, None);
             }
             Internal::SessionEnded { soft_logout } => self.session_ended(soft_logout).await,
+            Internal::Account(event) => self.on_account_event(event).await,
         }
     }
 
@@ -339,7 +346,7 @@ impl Worker {
     }
 
     /// Starts leaving every call before stopping (Quit) or signing out (Logout).
-    fn begin_stop(&mut self, how: Stopping) {
+    pub(super) fn begin_stop(&mut self, how: Stopping) {
         if self.stopping.is_some() {
             return;
         }
