@@ -8,11 +8,13 @@ mod attached;
 mod contract;
 mod inert;
 mod print;
+mod ringing;
 mod status;
 
 use inert::inert;
 
 use print::{inspect, print_foci, print_rooms, print_update};
+use ringing::{forward_answers, test_ring};
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -21,12 +23,11 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use matrix_sdk::ruma::OwnedRoomOrAliasId;
 
-use crate::clock::now_ms;
 use crate::config::{DEFAULT_PROFILE, ProfilePaths, Settings};
 use crate::interrupts::Interrupts;
 use crate::matrix::{self, Command, Connection, OwnCallState, RoomLobby, Update, WorkerConfig};
 use crate::remote::{self, Hub};
-use crate::ring::{DesktopRinger, RingAlert, RingAnswer, Ringer, SilentRinger};
+use crate::ring::{DesktopRinger, SilentRinger};
 use crate::rtc::CallIntent;
 use crate::rtc::ring::NotifyKind;
 use crate::secrets::SecretStoreKind;
@@ -332,20 +333,6 @@ async fn session(
         return (Err(CUT_SHORT.into()), true);
     }
     (result.and(session.failure.map_or(Ok(()), Err)), false)
-}
-
-/// Hands Answer and Decline from a ring's notification to the worker.
-async fn forward_answers(
-    mut answers: tokio::sync::mpsc::UnboundedReceiver<RingAnswer>,
-    commands: tokio::sync::mpsc::UnboundedSender<Command>,
-) {
-    while let Some(answer) = answers.recv().await {
-        if let Some(command) = Command::from_ring_answer(answer)
-            && commands.send(command).is_err()
-        {
-            return;
-        }
-    }
 }
 
 /// A room id or alias as typed; `Err` is the sentence.
@@ -674,36 +661,6 @@ impl CliSession {
             }
         }
     }
-}
-
-/// Rings for `seconds` with a test call, so a person can check their set-up.
-async fn test_ring(
-    settings: &Settings,
-    ringtone: Option<&std::path::Path>,
-    seconds: u64,
-    mut interrupts: Interrupts,
-) -> Result<(), String> {
-    let ringtone = ringtone.or(settings.ring.ringtone.as_deref());
-    // A test ring has no call: nothing answers it.
-    let (answers, _) = tokio::sync::mpsc::unbounded_channel();
-    let ringer = DesktopRinger::new(
-        ringtone,
-        settings.ring.volume,
-        Arc::new(|s| eprintln!("{}", inert(&s))),
-        answers,
-    );
-    let alert = RingAlert::test(now_ms() + seconds * 1000);
-    println!("Ringing for {seconds} s…");
-    ringer.start(&alert);
-    tokio::select! {
-        () = tokio::time::sleep(std::time::Duration::from_secs(seconds)) => {}
-        () = interrupts.reached(1) => {}
-    }
-    ringer.stop(&alert.call, crate::rtc::ring::StopReason::Answered);
-    // Let the notification close before the process ends.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    println!("Done.");
-    Ok(())
 }
 
 fn read_password(user: &str) -> Result<String, String> {

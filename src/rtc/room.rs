@@ -107,35 +107,8 @@ impl CallRoom {
         for event in sync.state {
             self.route_state(event, &me, now_ms, &mut changes);
         }
-        let mut notifications = Vec::new();
-        // Redactions count after the notifications of the same sync: they may redact one.
-        let mut redactions = Vec::new();
-        for event in sync.timeline {
-            let event_type = event_type(event);
-            let is_state = event.get("state_key").is_some();
-            if is_state {
-                // State in the timeline counts only on top of the state before it.
-                if !sync.state_is_after {
-                    self.route_state(event, &me, now_ms, &mut changes);
-                }
-            } else if is_membership_type(event_type) {
-                // The sticky form: a membership without a state key.
-                changes.lobby_changed |= self.apply_membership(event, now_ms, &mut changes.ignored);
-            } else if is_notification_type(event_type) {
-                notifications.push(event);
-            } else if is_decline_type(event_type) {
-                let content = event.get("content").unwrap_or(&Value::Null);
-                let sender = event.get("sender").and_then(Value::as_str).unwrap_or("");
-                match parse_decline(event_type, content) {
-                    Ok(declined) => changes
-                        .rings
-                        .extend(tracker.on_decline(room_id, sender, &declined, now_ms)),
-                    Err(e) => changes.ignored.push(format!("a decline: {e}")),
-                }
-            } else if event_type == "m.room.redaction" {
-                redactions.push(event);
-            }
-        }
+        let (notifications, redactions) =
+            self.route_timeline(room_id, sync, tracker, &me, now_ms, &mut changes);
         if changes.lobby_changed {
             changes
                 .rings
@@ -188,6 +161,50 @@ impl CallRoom {
                 redacts == notification.event_id
                     && (sender == notification.sender || self.power.may_redact_others(sender))
             })
+    }
+
+    /// Routes the timeline's events: state on top of the state before it, sticky memberships
+    /// and declines at once; the notifications, and the redactions that may take one back, are
+    /// handed back to be decided once the lobby is up to date.
+    fn route_timeline<'a>(
+        &mut self,
+        room_id: &str,
+        sync: RoomSync<'a>,
+        tracker: &mut RingTracker,
+        me: &Me,
+        now_ms: u64,
+        changes: &mut RoomChanges,
+    ) -> (Vec<&'a Value>, Vec<&'a Value>) {
+        let mut notifications = Vec::new();
+        // Redactions count after the notifications of the same sync: they may redact one.
+        let mut redactions = Vec::new();
+        for event in sync.timeline {
+            let event_type = event_type(event);
+            let is_state = event.get("state_key").is_some();
+            if is_state {
+                // State in the timeline counts only on top of the state before it.
+                if !sync.state_is_after {
+                    self.route_state(event, me, now_ms, changes);
+                }
+            } else if is_membership_type(event_type) {
+                // The sticky form: a membership without a state key.
+                changes.lobby_changed |= self.apply_membership(event, now_ms, &mut changes.ignored);
+            } else if is_notification_type(event_type) {
+                notifications.push(event);
+            } else if is_decline_type(event_type) {
+                let content = event.get("content").unwrap_or(&Value::Null);
+                let sender = event.get("sender").and_then(Value::as_str).unwrap_or("");
+                match parse_decline(event_type, content) {
+                    Ok(declined) => changes
+                        .rings
+                        .extend(tracker.on_decline(room_id, sender, &declined, now_ms)),
+                    Err(e) => changes.ignored.push(format!("a decline: {e}")),
+                }
+            } else if event_type == "m.room.redaction" {
+                redactions.push(event);
+            }
+        }
+        (notifications, redactions)
     }
 
     /// Routes one state event: memberships to the lobby and our own call, room members to
