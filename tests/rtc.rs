@@ -2,6 +2,7 @@
 
 mod rtc {
     pub mod factory;
+    mod incremental;
     mod lobby;
     mod membership;
     mod own;
