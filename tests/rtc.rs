@@ -1,6 +1,7 @@
 //! Tests of the pure MatrixRTC core (`src/rtc`), one module per concern.
 
 mod rtc {
+    mod bounds;
     pub mod factory;
     mod incremental;
     mod lobby;
