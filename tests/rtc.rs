@@ -2,6 +2,7 @@
 
 mod rtc {
     mod bounds;
+    mod bulk;
     pub mod factory;
     mod incremental;
     mod lobby;
