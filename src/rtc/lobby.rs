@@ -37,7 +37,7 @@ pub const MAX_SLOTS_PER_SENDER: usize = 16;
 /// alive is dropped, or, when all are, its oldest slot.
 ///
 /// The biggest calls Element Call holds have a few hundred devices; 2,048 slots are 128 senders
-/// at [`MAX_SLOTS_PER_SENDER`] each, and cost about a megabyte. Dropping the oldest keeps the
+/// at [`MAX_SLOTS_PER_SENDER`] each, and cost a few megabytes. Dropping the oldest keeps the
 /// newest memberships: a flood must keep going to keep anyone out.
 pub const MAX_SLOTS_PER_ROOM: usize = 2_048;
 
@@ -159,6 +159,12 @@ pub struct Lobby {
     clock: u64,
     /// The calls, derived from the index when first asked for after a change.
     view: OnceLock<Vec<Call>>,
+    /// Built at once ([`Lobby::from_events`]), the lobby shows calls derived afresh and builds
+    /// its index only when an event, a room membership or a tick needs it: most rooms of an
+    /// account never do.
+    unindexed: bool,
+    /// When the first counting membership lapses, while unindexed.
+    unindexed_expiry: Option<u64>,
 }
 
 impl Lobby {
@@ -173,15 +179,22 @@ impl Lobby {
         events: impl IntoIterator<Item = MembershipEvent<'a>>,
         now_ms: u64,
     ) -> (Self, Vec<Rejection>) {
-        let mut lobby = Self::new();
-        lobby.clock = now_ms;
+        let mut lobby = Self {
+            clock: now_ms,
+            unindexed: true,
+            ..Self::default()
+        };
         let mut rejected = Vec::new();
         for ev in events {
             if let Err(reason) = lobby.store(&ev, now_ms) {
                 rejected.push(reason);
             }
         }
-        lobby.finish(None);
+        lobby.store.advance(now_ms);
+        let (calls, next_expiry) =
+            index::calls_afresh(&lobby.store, |m| counts(m, now_ms, &lobby.not_joined));
+        lobby.view = OnceLock::from(calls);
+        lobby.unindexed_expiry = next_expiry;
         (lobby, rejected)
     }
 
@@ -198,6 +211,8 @@ impl Lobby {
     /// Records whether `user_id`'s room membership is `join`; only joined users count.
     /// Returns whether the calls changed.
     pub fn set_room_membership(&mut self, user_id: &str, joined: bool, now_ms: u64) -> bool {
+        // The index must hold what counted before the change, to tell what it changed.
+        self.build_index();
         let updated = if joined {
             self.not_joined.remove(user_id)
         } else {
@@ -250,7 +265,11 @@ impl Lobby {
 
     /// When the next active membership lapses (ms since the epoch): tick then.
     pub fn next_expiry_ms(&self) -> Option<u64> {
-        self.index.next_expiry()
+        if self.unindexed {
+            self.unindexed_expiry
+        } else {
+            self.index.next_expiry()
+        }
     }
 
     /// How many slots the lobby holds, alive or not: never more than [`MAX_SLOTS_PER_ROOM`].
@@ -293,6 +312,7 @@ impl Lobby {
     /// retention go. When the clock went back, everything is counted again as of `now_ms`, and
     /// the calls before are returned to tell whether they changed.
     fn begin(&mut self, now_ms: u64) -> Option<Vec<Call>> {
+        self.build_index();
         if now_ms < self.clock {
             let before = self.calls().to_vec();
             self.view = OnceLock::new();
@@ -324,6 +344,21 @@ impl Lobby {
             Some(before) => before != self.calls(),
             None => changed,
         }
+    }
+
+    /// Counts every membership as of the last evaluation into the index, if not yet done: the
+    /// calls it derives are the ones shown.
+    fn build_index(&mut self) {
+        if !self.unindexed {
+            return;
+        }
+        self.unindexed = false;
+        self.unindexed_expiry = None;
+        let ids: Vec<_> = self.store.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            self.count_slot(id);
+        }
+        self.index.settle(&self.store);
     }
 
     fn count_slot(&mut self, id: store::SlotId) {
@@ -362,6 +397,9 @@ impl Lobby {
             let Stored { added, removed } =
                 self.store
                     .store(key, ev.sender, origin_server_ts, memberships, now_ms);
+            if self.unindexed {
+                return result;
+            }
             for (id, slot) in &removed {
                 for (idx, m) in slot.memberships.iter().enumerate() {
                     self.index.uncount(*id, idx, m);
@@ -377,5 +415,7 @@ impl Lobby {
 
 /// Whether `m` counts at `now_ms`: active, a call's, and its user joined.
 fn counts(m: &Membership, now_ms: u64, not_joined: &HashSet<String>) -> bool {
-    m.is_active_at(now_ms) && m.application == APPLICATION_CALL && !not_joined.contains(&m.user_id)
+    m.is_active_at(now_ms)
+        && m.application == APPLICATION_CALL
+        && (not_joined.is_empty() || !not_joined.contains(&m.user_id))
 }

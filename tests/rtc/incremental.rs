@@ -294,11 +294,19 @@ proptest! {
 
     #[test]
     fn the_lobby_agrees_with_deriving_everything_afresh(
+        initial in prop::collection::vec(event_spec(), 0..8),
         steps in prop::collection::vec((step(), (0u64..5).prop_map(|m| m * 60), 0u8..8), 1..40),
     ) {
-        let mut lobby = Lobby::new();
-        let mut reference = Reference::default();
+        // A lobby built at once from a room's state, then fed one step at a time.
         let mut now = T0;
+        let initial: Vec<Ev> = initial.iter().map(|spec| spec.event(now)).collect();
+        let (mut lobby, _) = Lobby::from_events(initial.iter().map(Ev::event), now);
+        let mut reference = Reference::default();
+        for e in &initial {
+            reference.apply(e, now);
+        }
+        prop_assert_eq!(lobby.calls(), reference.calls.as_slice(), "built at once");
+        prop_assert_eq!(lobby.next_expiry_ms(), reference.next_expiry, "built at once");
         for (i, (step, advance_s, back)) in steps.iter().enumerate() {
             // Mostly forward, now and then a little back (a clock step).
             now = if *back == 0 { now - 5_000 } else { now + advance_s * 1_000 };

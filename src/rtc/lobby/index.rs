@@ -164,33 +164,94 @@ impl CallIndex {
     pub fn calls(&self) -> Vec<Call> {
         self.calls
             .iter()
-            .map(|(key, call)| {
-                let oldest = call.oldest_focus();
-                let participants = call
-                    .order
-                    .values()
-                    .map(|d| {
-                        let mut p = d.participant.clone();
-                        p.active_focus = d.active(oldest).cloned();
-                        p
-                    })
-                    .collect();
-                Call {
-                    key: key.clone(),
-                    participants,
-                }
-            })
+            .map(|(key, call)| shown(key.clone(), call.order.values()))
             .collect()
     }
 }
 
-impl CallState {
-    fn oldest_focus(&self) -> Option<&Focus> {
-        self.order
-            .first_key_value()
-            .and_then(|(_, d)| d.own_focus())
-    }
+/// A call as shown: its participants, oldest first, each on the focus the call's rules pick.
+fn shown<'a>(key: CallKey, participants: impl Iterator<Item = &'a Derived> + Clone) -> Call {
+    let oldest = participants.clone().next().and_then(Derived::own_focus);
+    let participants = participants
+        .map(|d| {
+            let mut p = d.participant.clone();
+            p.active_focus = d.active(oldest).cloned();
+            p
+        })
+        .collect();
+    Call { key, participants }
+}
 
+/// [`shown`], taking the participants.
+fn shown_owned(key: CallKey, derived: Vec<Derived>) -> Call {
+    let oldest = derived.first().and_then(Derived::own_focus).cloned();
+    let participants = derived
+        .into_iter()
+        .map(|d| {
+            let active = d.active(oldest.as_ref()).cloned();
+            let mut p = d.participant;
+            p.active_focus = active;
+            p
+        })
+        .collect();
+    Call { key, participants }
+}
+
+/// A call's key, borrowed from a membership: (application, call id, scope).
+type CallRef<'a> = (&'a str, &'a str, &'a str);
+/// A participant's key, borrowed from a membership: (user, device).
+type DevRef<'a> = (&'a str, &'a str);
+
+/// Derives every call afresh from every slot, in one pass that borrows its keys, without
+/// building the index: the calls and when the first counting membership lapses. `counts`
+/// says which memberships count. This is how a lobby built at once is shown until an event
+/// needs the index.
+pub(super) fn calls_afresh(
+    store: &SlotStore,
+    counts: impl Fn(&Membership) -> bool,
+) -> (Vec<Call>, Option<u64>) {
+    let mut next_expiry: Option<u64> = None;
+    let mut grouped: BTreeMap<CallRef<'_>, BTreeMap<DevRef<'_>, Vec<Form<'_>>>> = BTreeMap::new();
+    for (_, slot) in store.iter() {
+        for (idx, m) in slot.memberships.iter().enumerate() {
+            if !counts(m) {
+                continue;
+            }
+            let at = m.expires_at_ms();
+            next_expiry = Some(next_expiry.map_or(at, |n| n.min(at)));
+            grouped
+                .entry((&m.application, &m.call_id, &m.scope))
+                .or_default()
+                .entry((&m.user_id, &m.device_id))
+                .or_default()
+                .push((m, &slot.key, idx));
+        }
+    }
+    let calls = grouped
+        .into_iter()
+        .map(|((application, call_id, scope), devices)| {
+            let mut derived: Vec<Derived> =
+                devices.into_values().filter_map(derive_forms).collect();
+            derived.sort_by(|a, b| {
+                let (a, b) = (&a.participant, &b.participant);
+                (a.joined_ts, &a.user_id, &a.device_id).cmp(&(
+                    b.joined_ts,
+                    &b.user_id,
+                    &b.device_id,
+                ))
+            });
+            let key = CallKey {
+                application: application.to_owned(),
+                call_id: call_id.to_owned(),
+                scope: scope.to_owned(),
+            };
+            shown_owned(key, derived)
+        })
+        .collect();
+    (calls, next_expiry)
+}
+
+impl CallState {
     /// Re-derives `touched` devices; returns whether the call as shown changed. The call is
     /// shown from its participants alone (the active foci follow from them), so it changed
     /// exactly when a touched device's participant did.
@@ -229,13 +290,22 @@ impl CallState {
 /// Merges one device's memberships into its participant: the session form first (it is what
 /// Element Call reads), the earliest join, the latest lapse, the first foci and intent given.
 fn derive(refs: &[MemberRef], store: &SlotStore) -> Option<Derived> {
-    let mut forms: Vec<(&Membership, &SlotKey, usize)> = refs
+    let forms: Vec<Form<'_>> = refs
         .iter()
         .filter_map(|&(id, idx)| {
             let slot = store.get(id)?;
             Some((slot.memberships.get(idx)?, &slot.key, idx))
         })
         .collect();
+    derive_forms(forms)
+}
+
+/// One form of a device: the membership, its slot and its place there.
+type Form<'a> = (&'a Membership, &'a SlotKey, usize);
+
+/// Merges one device's forms into its participant (see [`derive`]); ties between forms are
+/// broken by slot and place, so the result does not depend on the order they come in.
+fn derive_forms(mut forms: Vec<Form<'_>>) -> Option<Derived> {
     forms.sort_by(|(a, a_key, a_idx), (b, b_key, b_idx)| {
         (a.form, a.created_ts, a_key, a_idx).cmp(&(b.form, b.created_ts, b_key, b_idx))
     });

@@ -2,6 +2,8 @@
 //! pruning need: by age, by sender, and whether any of their memberships is still alive.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use super::super::membership::{Membership, SlotKey};
 use super::{
@@ -21,8 +23,9 @@ type Age = (u64, SlotId);
 pub(super) struct Slot {
     /// The slot's key.
     pub key: SlotKey,
-    /// Who sent the event held (for a forgery, the forger: the slot counts against them).
-    pub sender: String,
+    /// Who sent the event held (for a forgery, the forger: the slot counts against them);
+    /// shared with the store's index by sender.
+    pub sender: Arc<str>,
     /// The event's timestamp, never past the `now_ms` it arrived at.
     pub ts: u64,
     /// The memberships it holds.
@@ -36,8 +39,9 @@ pub(super) struct Slot {
 #[derive(Debug, Clone, Default)]
 pub(super) struct SlotStore {
     ids: HashMap<SlotKey, SlotId>,
-    slots: HashMap<SlotId, Slot>,
-    by_sender: HashMap<String, BTreeSet<Age>>,
+    slots: HashMap<SlotId, Slot, BuildHasherDefault<IdHasher>>,
+    /// Each sender's slots, oldest first (never more than the cap, so a sorted list).
+    by_sender: HashMap<Arc<str>, Vec<Age>>,
     by_age: BTreeSet<Age>,
     /// Slots none of whose memberships is alive, oldest first: pruned after the retention.
     dead: BTreeSet<Age>,
@@ -111,7 +115,10 @@ impl SlotStore {
             .unwrap_or(0);
         let slot = Slot {
             key,
-            sender: sender.to_owned(),
+            sender: self
+                .by_sender
+                .get_key_value(sender)
+                .map_or_else(|| Arc::from(sender), |(known, _)| Arc::clone(known)),
             ts,
             memberships,
             lapse_at,
@@ -125,15 +132,9 @@ impl SlotStore {
     fn insert(&mut self, id: SlotId, slot: Slot, now_ms: u64) {
         let age = (slot.ts, id);
         self.ids.insert(slot.key.clone(), id);
-        match self.by_sender.get_mut(&slot.sender) {
-            Some(ages) => {
-                ages.insert(age);
-            }
-            None => {
-                self.by_sender
-                    .insert(slot.sender.clone(), BTreeSet::from([age]));
-            }
-        }
+        let ages = self.by_sender.entry(Arc::clone(&slot.sender)).or_default();
+        let at = ages.partition_point(|a| *a < age);
+        ages.insert(at, age);
         self.by_age.insert(age);
         if slot.lapse_at > now_ms {
             self.lapses.insert((slot.lapse_at, id));
@@ -148,7 +149,7 @@ impl SlotStore {
         let age = (slot.ts, id);
         self.ids.remove(&slot.key);
         if let Some(ages) = self.by_sender.get_mut(&slot.sender) {
-            ages.remove(&age);
+            ages.retain(|a| *a != age);
             if ages.is_empty() {
                 self.by_sender.remove(&slot.sender);
             }
@@ -212,5 +213,25 @@ impl SlotStore {
                 self.dead.insert((slot.ts, *id));
             }
         }
+    }
+}
+
+/// Hashes slot ids, which the store hands out in sequence, as they are: no one else picks them.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
