@@ -41,7 +41,7 @@ pub(super) struct SlotStore {
     ids: HashMap<SlotKey, SlotId>,
     slots: HashMap<SlotId, Slot, BuildHasherDefault<IdHasher>>,
     /// Each sender's slots, oldest first (never more than the cap, so a sorted list).
-    by_sender: HashMap<Arc<str>, Vec<Age>>,
+    by_sender: HashMap<Arc<str>, Ages>,
     by_age: BTreeSet<Age>,
     /// Slots none of whose memberships is alive, oldest first: pruned after the retention.
     dead: BTreeSet<Age>,
@@ -80,7 +80,7 @@ impl SlotStore {
         self.by_sender
             .get(sender)
             .into_iter()
-            .flatten()
+            .flat_map(Ages::as_slice)
             .map(|(_, id)| *id)
     }
 
@@ -132,9 +132,13 @@ impl SlotStore {
     fn insert(&mut self, id: SlotId, slot: Slot, now_ms: u64) {
         let age = (slot.ts, id);
         self.ids.insert(slot.key.clone(), id);
-        let ages = self.by_sender.entry(Arc::clone(&slot.sender)).or_default();
-        let at = ages.partition_point(|a| *a < age);
-        ages.insert(at, age);
+        match self.by_sender.get_mut(&slot.sender) {
+            Some(ages) => ages.insert(age),
+            None => {
+                self.by_sender
+                    .insert(Arc::clone(&slot.sender), Ages::One(age));
+            }
+        }
         self.by_age.insert(age);
         if slot.lapse_at > now_ms {
             self.lapses.insert((slot.lapse_at, id));
@@ -148,11 +152,10 @@ impl SlotStore {
         let slot = self.slots.remove(&id)?;
         let age = (slot.ts, id);
         self.ids.remove(&slot.key);
-        if let Some(ages) = self.by_sender.get_mut(&slot.sender) {
-            ages.retain(|a| *a != age);
-            if ages.is_empty() {
-                self.by_sender.remove(&slot.sender);
-            }
+        if let Some(ages) = self.by_sender.get_mut(&slot.sender)
+            && ages.remove(age)
+        {
+            self.by_sender.remove(&slot.sender);
         }
         self.by_age.remove(&age);
         self.dead.remove(&age);
@@ -161,7 +164,7 @@ impl SlotStore {
     }
 
     fn enforce_caps(&mut self, sender: &str, stored: &mut Stored) {
-        while let Some(ages) = self.by_sender.get(sender)
+        while let Some(ages) = self.by_sender.get(sender).map(Ages::as_slice)
             && ages.len() > MAX_SLOTS_PER_SENDER
             && let Some(&(_, oldest)) = ages.first()
         {
@@ -213,6 +216,51 @@ impl SlotStore {
                 self.dead.insert((slot.ts, *id));
             }
         }
+    }
+}
+
+/// A sender's slots by age, oldest first: most senders hold one, none more than the cap (and
+/// one over it, until the cap evicts), so a short sorted list does.
+#[derive(Debug, Clone)]
+enum Ages {
+    One(Age),
+    Many(Vec<Age>),
+}
+
+impl Ages {
+    fn as_slice(&self) -> &[Age] {
+        match self {
+            Self::One(age) => std::slice::from_ref(age),
+            Self::Many(ages) => ages,
+        }
+    }
+
+    fn insert(&mut self, age: Age) {
+        if let Self::One(first) = *self {
+            *self = Self::Many(vec![first]);
+        }
+        if let Self::Many(ages) = self {
+            let at = ages.partition_point(|a| *a < age);
+            ages.insert(at, age);
+        }
+    }
+
+    /// Removes `age`; returns whether none is left.
+    fn remove(&mut self, age: Age) -> bool {
+        let single = match self {
+            Self::One(only) => return *only == age,
+            Self::Many(ages) => {
+                ages.retain(|a| *a != age);
+                match ages.as_slice() {
+                    [last] => Some(*last),
+                    _ => None,
+                }
+            }
+        };
+        if let Some(last) = single {
+            *self = Self::One(last);
+        }
+        matches!(self, Self::Many(ages) if ages.is_empty())
     }
 }
 
