@@ -1,7 +1,10 @@
 //! Tests of the pure MatrixRTC core (`src/rtc`), one module per concern.
 
 mod rtc {
+    mod bounds;
+    mod bulk;
     pub mod factory;
+    mod incremental;
     mod lobby;
     mod membership;
     mod own;

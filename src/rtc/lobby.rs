@@ -1,11 +1,19 @@
 //! A room's call lobby: who is in which call, on which device, since when, on which SFU (§2).
 //!
-//! The lobby keeps the current membership of every slot (state key) of one room and derives
-//! the active calls from it at a given `now_ms`. Applying one event re-derives only that room;
+//! The lobby keeps the current membership of every slot (state key, or sender and sticky key)
+//! of one room and derives the active calls from it at a given `now_ms`. Applying one event
+//! re-derives only the participants whose memberships it touched;
 //! [`Lobby::next_expiry_ms`] says when a membership lapses so the caller can [`Lobby::tick`] then.
+//!
+//! A hostile room cannot make the lobby grow without bound: a sender holds at most
+//! [`MAX_SLOTS_PER_SENDER`] slots and a room [`MAX_SLOTS_PER_ROOM`], and slots none of whose
+//! memberships is alive any more are forgotten [`TOMBSTONE_RETENTION_MS`] after their event.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod index;
+mod store;
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +22,41 @@ use super::membership::{
     CallIntent, Membership, MembershipEvent, Rejection, SlotKey, WireForm, membership_type,
     parse_membership_event,
 };
-use super::{APPLICATION_CALL, RTC_MEMBER_STICKY, SCOPE_ROOM};
+use super::{APPLICATION_CALL, DEFAULT_MEMBERSHIP_EXPIRES_MS, RTC_MEMBER_STICKY, SCOPE_ROOM};
+use index::CallIndex;
+use store::{SlotStore, Stored};
+
+/// The most slots one sender holds in a room; past it, the sender's oldest slot is dropped.
+///
+/// A person in a call fills one slot per device and wire form: three devices in the session,
+/// the brief's and the sticky form fill nine, the array form one more; every join in the sticky
+/// form takes a new sticky key, whose slot lapses within an hour. Only a sender flooding the room reaches 16, and it only loses its own slots.
+pub const MAX_SLOTS_PER_SENDER: usize = 16;
+
+/// The most slots a room holds; past it, the room's oldest slot none of whose memberships is
+/// alive is dropped, or, when all are, its oldest slot.
+///
+/// The biggest calls Element Call holds have a few hundred devices; 2,048 slots are 128 senders
+/// at [`MAX_SLOTS_PER_SENDER`] each, and cost a few megabytes. Dropping the oldest keeps the
+/// newest memberships: a flood must keep going to keep anyone out.
+pub const MAX_SLOTS_PER_ROOM: usize = 2_048;
+
+/// The most memberships one slot holds (the array form lists one per device of its user);
+/// the rest of a longer list is ignored.
+pub const MAX_MEMBERSHIPS_PER_SLOT: usize = 16;
+
+/// How long a slot none of whose memberships is alive (emptied, unreadable or lapsed) is kept
+/// after the event it holds: 4 h, the default membership lifetime.
+///
+/// The slot is kept so that a stale event for it (older than the one it holds: a sync's state
+/// block can lag behind its timeline, sticky events arrive in any order) changes nothing. Once
+/// it is gone, such a stale event fills the slot again, but it counts only if its membership is
+/// still alive. Any event older than the slot's lives no longer than the retention past it when
+/// it is sticky (MSC4354 caps sticky memberships at 1 h) or when it keeps Element Call's rule
+/// that a membership lapses within 4 h of being sent (`created_ts + expires`, refreshed before):
+/// such an event has lapsed by the time the slot is dropped. Only a stale state event claiming a
+/// longer life, delivered more than 4 h after the event that replaced it, could count again.
+pub const TOMBSTONE_RETENTION_MS: u64 = DEFAULT_MEMBERSHIP_EXPIRES_MS;
 
 /// Identifies one call in a room: application, call id and scope.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -107,21 +149,22 @@ impl Call {
     }
 }
 
-/// What one slot holds: its memberships (none once left or unreadable) and the timestamp of the
-/// event that filled it. Left slots are kept so that a stale event cannot bring a member back.
-#[derive(Debug, Clone)]
-struct Slot {
-    origin_server_ts: u64,
-    memberships: Vec<Membership>,
-}
-
 /// The live call lobby of one room.
 #[derive(Debug, Clone, Default)]
 pub struct Lobby {
-    slots: HashMap<SlotKey, Slot>,
+    store: SlotStore,
     not_joined: HashSet<String>,
-    calls: Vec<Call>,
-    next_expiry_ms: Option<u64>,
+    index: CallIndex,
+    /// The `now_ms` of the last evaluation: memberships count as of then.
+    clock: u64,
+    /// The calls, derived from the index when first asked for after a change.
+    view: OnceLock<Vec<Call>>,
+    /// Built at once ([`Lobby::from_events`]), the lobby shows calls derived afresh and builds
+    /// its index only when an event, a room membership or a tick needs it: most rooms of an
+    /// account never do.
+    unindexed: bool,
+    /// When the first counting membership lapses, while unindexed.
+    unindexed_expiry: Option<u64>,
 }
 
 impl Lobby {
@@ -136,14 +179,22 @@ impl Lobby {
         events: impl IntoIterator<Item = MembershipEvent<'a>>,
         now_ms: u64,
     ) -> (Self, Vec<Rejection>) {
-        let mut lobby = Self::new();
+        let mut lobby = Self {
+            clock: now_ms,
+            unindexed: true,
+            ..Self::default()
+        };
         let mut rejected = Vec::new();
         for ev in events {
             if let Err(reason) = lobby.store(&ev, now_ms) {
                 rejected.push(reason);
             }
         }
-        lobby.evaluate(now_ms);
+        lobby.store.advance(now_ms);
+        let (calls, next_expiry) =
+            index::calls_afresh(&lobby.store, |m| counts(m, now_ms, &lobby.not_joined));
+        lobby.view = OnceLock::from(calls);
+        lobby.unindexed_expiry = next_expiry;
         (lobby, rejected)
     }
 
@@ -151,72 +202,174 @@ impl Lobby {
     /// still replaces its slot (the server's state holds it now), so what it replaced is gone;
     /// an event older than the one its slot holds changes nothing.
     pub fn apply(&mut self, ev: &MembershipEvent<'_>, now_ms: u64) -> Result<bool, Rejection> {
+        let before = self.begin(now_ms);
         let stored = self.store(ev, now_ms);
-        let changed = self.evaluate(now_ms);
+        let changed = self.finish(before);
         stored.map(|()| changed)
     }
 
     /// Records whether `user_id`'s room membership is `join`; only joined users count.
     /// Returns whether the calls changed.
     pub fn set_room_membership(&mut self, user_id: &str, joined: bool, now_ms: u64) -> bool {
+        // The index must hold what counted before the change, to tell what it changed.
+        self.build_index();
         let updated = if joined {
             self.not_joined.remove(user_id)
         } else {
             self.not_joined.insert(user_id.to_owned())
         };
-        updated && self.evaluate(now_ms)
+        if !updated {
+            return false;
+        }
+        let before = self.begin(now_ms);
+        let ids: Vec<_> = self.store.of_sender(user_id).collect();
+        for id in ids {
+            let Some(slot) = self.store.get(id) else {
+                continue;
+            };
+            for (idx, m) in slot.memberships.iter().enumerate() {
+                if !joined {
+                    self.index.uncount(id, idx, m);
+                } else if counts(m, self.clock, &self.not_joined) {
+                    self.index.count(id, idx, m);
+                }
+            }
+        }
+        self.finish(before)
     }
 
-    /// Re-derives the calls when a membership has lapsed by `now_ms`. Returns whether they changed.
+    /// Re-derives the calls when a membership has lapsed by `now_ms`, and forgets the slots
+    /// past their retention. Returns whether the calls changed.
     pub fn tick(&mut self, now_ms: u64) -> bool {
-        match self.next_expiry_ms {
-            Some(at) if now_ms >= at => self.evaluate(now_ms),
-            _ => false,
+        if now_ms < self.clock {
+            // Nothing that counted as of a later time can have lapsed by an earlier one.
+            return false;
         }
+        let before = self.begin(now_ms);
+        self.finish(before)
     }
 
     /// The active calls as of the last evaluation, in [`CallKey`] order.
     pub fn calls(&self) -> &[Call] {
-        &self.calls
+        self.view.get_or_init(|| self.index.calls())
     }
 
     /// The call with `key`, if active.
     pub fn call(&self, key: &CallKey) -> Option<&Call> {
-        self.calls.iter().find(|c| &c.key == key)
+        let calls = self.calls();
+        calls
+            .binary_search_by(|c| c.key.cmp(key))
+            .ok()
+            .and_then(|i| calls.get(i))
     }
 
     /// When the next active membership lapses (ms since the epoch): tick then.
     pub fn next_expiry_ms(&self) -> Option<u64> {
-        self.next_expiry_ms
+        if self.unindexed {
+            self.unindexed_expiry
+        } else {
+            self.index.next_expiry()
+        }
     }
 
-    /// Every slot (state key) with the memberships it holds, active or not.
+    /// How many slots the lobby holds, alive or not: never more than [`MAX_SLOTS_PER_ROOM`].
+    pub fn slot_count(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Every slot (state key) with the memberships it holds, active or not, as long as it is
+    /// kept (see [`TOMBSTONE_RETENTION_MS`]).
     pub fn slots(&self) -> impl Iterator<Item = (&SlotKey, &[Membership])> {
-        self.slots
+        self.store
             .iter()
-            .map(|(k, v)| (k, v.memberships.as_slice()))
+            .map(|(_, slot)| (&slot.key, slot.memberships.as_slice()))
     }
 
     /// The state slots holding a membership of `user_id`'s `device_id`, active or not: what to
     /// empty when leaving a call joined elsewhere on this device. Sticky memberships have no
     /// state to empty (they lapse by themselves), so they are left out.
     pub fn own_slots(&self, user_id: &str, device_id: &str) -> Vec<SlotKey> {
-        self.slots
+        self.store
             .iter()
-            .filter(|(key, slot)| {
-                key.event_type != RTC_MEMBER_STICKY
+            .map(|(_, slot)| slot)
+            .filter(|slot| {
+                slot.key.event_type != RTC_MEMBER_STICKY
                     && slot
                         .memberships
                         .iter()
                         .any(|m| m.user_id == user_id && m.device_id == device_id)
             })
-            .map(|(key, _)| key.clone())
+            .map(|slot| slot.key.clone())
             .collect()
     }
 
     /// Every stored membership, active or not.
     pub fn memberships(&self) -> impl Iterator<Item = &Membership> {
-        self.slots.values().flat_map(|s| &s.memberships)
+        self.store.iter().flat_map(|(_, slot)| &slot.memberships)
+    }
+
+    /// Brings the lobby to `now_ms`: lapsed memberships stop counting, slots past their
+    /// retention go. When the clock went back, everything is counted again as of `now_ms`, and
+    /// the calls before are returned to tell whether they changed.
+    fn begin(&mut self, now_ms: u64) -> Option<Vec<Call>> {
+        self.build_index();
+        if now_ms < self.clock {
+            let before = self.calls().to_vec();
+            self.view = OnceLock::new();
+            self.clock = now_ms;
+            self.store.reclassify(now_ms);
+            self.index.clear();
+            let ids: Vec<_> = self.store.iter().map(|(id, _)| id).collect();
+            for id in ids {
+                self.count_slot(id);
+            }
+            return Some(before);
+        }
+        self.clock = now_ms;
+        self.index.expire(now_ms, &self.store);
+        self.store.advance(now_ms);
+        None
+    }
+
+    /// Re-derives what was touched; returns whether the calls changed (compared with `before`
+    /// when [`Lobby::begin`] counted everything again).
+    fn finish(&mut self, before: Option<Vec<Call>>) -> bool {
+        if self.index.has_touched() {
+            self.view = OnceLock::new();
+        }
+        let changed = self.index.settle(&self.store);
+        // What just arrived may be dead already and past its retention.
+        self.store.advance(self.clock);
+        match before {
+            Some(before) => before != self.calls(),
+            None => changed,
+        }
+    }
+
+    /// Counts every membership as of the last evaluation into the index, if not yet done: the
+    /// calls it derives are the ones shown.
+    fn build_index(&mut self) {
+        if !self.unindexed {
+            return;
+        }
+        self.unindexed = false;
+        self.unindexed_expiry = None;
+        let ids: Vec<_> = self.store.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            self.count_slot(id);
+        }
+        self.index.settle(&self.store);
+    }
+
+    fn count_slot(&mut self, id: store::SlotId) {
+        let Some(slot) = self.store.get(id) else {
+            return;
+        };
+        for (idx, m) in slot.memberships.iter().enumerate() {
+            if counts(m, self.clock, &self.not_joined) {
+                self.index.count(id, idx, m);
+            }
+        }
     }
 
     /// Stores an event in its slot. No timestamp counts past `now_ms`: a crafted future time
@@ -241,121 +394,28 @@ impl Lobby {
             m.created_ts = m.created_ts.min(now_ms);
         }
         if let Some(key) = key {
-            let slot = Slot {
-                origin_server_ts,
-                memberships,
-            };
-            match self.slots.entry(key) {
-                // Servers may send state older than what we hold (a sync's state block can lag
-                // behind its timeline): the newer event wins.
-                Entry::Occupied(held) if held.get().origin_server_ts > origin_server_ts => {}
-                Entry::Occupied(mut held) => *held.get_mut() = slot,
-                Entry::Vacant(free) => {
-                    free.insert(slot);
+            let Stored { added, removed } =
+                self.store
+                    .store(key, ev.sender, origin_server_ts, memberships, now_ms);
+            if self.unindexed {
+                return result;
+            }
+            for (id, slot) in &removed {
+                for (idx, m) in slot.memberships.iter().enumerate() {
+                    self.index.uncount(*id, idx, m);
                 }
+            }
+            if let Some(id) = added {
+                self.count_slot(id);
             }
         }
         result
     }
-
-    /// Derives the calls at `now_ms`; returns whether they changed.
-    fn evaluate(&mut self, now_ms: u64) -> bool {
-        let mut next_expiry: Option<u64> = None;
-        // Borrowed keys: nothing is allocated per membership, only per call and participant.
-        let mut grouped: BTreeMap<CallRef<'_>, BTreeMap<DeviceRef<'_>, Vec<&Membership>>> =
-            BTreeMap::new();
-        for m in self.slots.values().flat_map(|s| &s.memberships) {
-            if !m.is_active_at(now_ms)
-                || m.application != APPLICATION_CALL
-                || self.not_joined.contains(&m.user_id)
-            {
-                continue;
-            }
-            let at = m.expires_at_ms();
-            next_expiry = Some(next_expiry.map_or(at, |n| n.min(at)));
-            grouped
-                .entry((m.application.as_str(), m.call_id.as_str(), m.scope.as_str()))
-                .or_default()
-                .entry((m.user_id.as_str(), m.device_id.as_str()))
-                .or_default()
-                .push(m);
-        }
-        let calls: Vec<Call> = grouped
-            .into_iter()
-            .map(|((application, call_id, scope), devices)| {
-                let key = CallKey {
-                    application: application.to_owned(),
-                    call_id: call_id.to_owned(),
-                    scope: scope.to_owned(),
-                };
-                build_call(key, devices.into_values())
-            })
-            .collect();
-        self.next_expiry_ms = next_expiry;
-        let changed = calls != self.calls;
-        self.calls = calls;
-        changed
-    }
 }
 
-/// A call's key, borrowed from a membership: (application, call id, scope).
-type CallRef<'a> = (&'a str, &'a str, &'a str);
-/// A participant's key, borrowed from a membership: (user, device).
-type DeviceRef<'a> = (&'a str, &'a str);
-
-/// Merges each device's memberships into one participant and resolves the active foci.
-fn build_call<'a>(key: CallKey, devices: impl Iterator<Item = Vec<&'a Membership>>) -> Call {
-    let mut resolved: Vec<(Participant, Option<FocusSelection>)> = devices
-        .filter_map(|mut forms| {
-            // The session form first: it is what Element Call reads.
-            forms.sort_by_key(|m| (m.form, m.created_ts));
-            let first = forms.first()?;
-            let mut wire_forms: Vec<WireForm> = forms.iter().map(|m| m.form).collect();
-            wire_forms.dedup();
-            let participant = Participant {
-                user_id: first.user_id.clone(),
-                device_id: first.device_id.clone(),
-                member_id: first.member_id.clone(),
-                joined_ts: forms
-                    .iter()
-                    .map(|m| m.created_ts)
-                    .min()
-                    .unwrap_or(first.created_ts),
-                expires_at_ms: forms.iter().map(|m| m.expires_at_ms()).max().unwrap_or(0),
-                active_focus: None,
-                focus_selection: None,
-                foci_preferred: forms
-                    .iter()
-                    .find(|m| !m.foci_preferred.is_empty())
-                    .map(|m| m.foci_preferred.clone())
-                    .unwrap_or_default(),
-                intent: forms.iter().find_map(|m| m.intent.clone()),
-                forms: wire_forms,
-            };
-            let selection = forms
-                .iter()
-                .find_map(|m| m.focus_active.as_ref())
-                .map(|f| f.focus_selection.clone());
-            Some((participant, selection))
-        })
-        .collect();
-    resolved.sort_by(|(a, _), (b, _)| {
-        (a.joined_ts, &a.user_id, &a.device_id).cmp(&(b.joined_ts, &b.user_id, &b.device_id))
-    });
-    let oldest_focus = resolved
-        .first()
-        .and_then(|(p, _)| p.foci_preferred.first().cloned());
-    let participants = resolved
-        .into_iter()
-        .map(|(mut p, selection)| {
-            let own = p.foci_preferred.first().cloned();
-            p.active_focus = match selection {
-                Some(FocusSelection::OldestMembership) => oldest_focus.clone().or(own),
-                _ => own.or_else(|| oldest_focus.clone()),
-            };
-            p.focus_selection = selection;
-            p
-        })
-        .collect();
-    Call { key, participants }
+/// Whether `m` counts at `now_ms`: active, a call's, and its user joined.
+fn counts(m: &Membership, now_ms: u64, not_joined: &HashSet<String>) -> bool {
+    m.is_active_at(now_ms)
+        && m.application == APPLICATION_CALL
+        && (not_joined.is_empty() || !not_joined.contains(&m.user_id))
 }
