@@ -491,6 +491,67 @@ async fn the_session_lives_in_the_secret_service_and_leaves_with_logout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_keyring_is_said_as_locked_and_no_second_device_is_made() {
+    let hs = homeserver();
+    let bob = hs.register("bob").await;
+    let data = data_dir("locked-keyring");
+    let home = data.join("home");
+    let run = data.join("run");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&run).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // GNOME Keyring's login collection locked after the sign-in, as a screen lock or a
+    // `secret-tool lock` does; its unlock prompt cannot be shown here, so it is dismissed.
+    let script = r#"
+        echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 90
+        printf '%s\n' "$PASSWORD" | "$VESTIBULE" login "$HS" "$USER_ID" || exit 91
+        dbus-send --session --dest=org.freedesktop.secrets --type=method_call --print-reply \
+            /org/freedesktop/secrets org.freedesktop.Secret.Service.Lock \
+            array:objpath:/org/freedesktop/secrets/collection/login >/dev/null || exit 92
+        "$VESTIBULE" lobbies 2>"$OUT/lobbies.err" && exit 93
+        printf '%s\n' "$PASSWORD" | "$VESTIBULE" login "$HS" "$USER_ID" 2>"$OUT/login.err" && exit 94
+        exit 0
+    "#;
+    let out = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", script])
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &run)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("VESTIBULE", env!("CARGO_BIN_EXE_vestibule"))
+        .env("VESTIBULE_DATA_DIR", &data)
+        .env_remove("VESTIBULE_SECRET_STORE")
+        .env("OUT", &data)
+        .env("HS", &hs.url)
+        .env("USER_ID", bob.user_id.as_str())
+        .env("PASSWORD", &bob.password)
+        .output()
+        .expect("dbus-run-session is installed (the test command installs it)");
+    let said = |name: &str| std::fs::read_to_string(data.join(name)).unwrap_or_default();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "step {:?} failed: {}\nlobbies: {}\nlogin: {}",
+        out.status.code(),
+        text(&out.stderr),
+        said("lobbies.err"),
+        said("login.err")
+    );
+    let locked = "Your keyring is locked; unlock it and start Vestibule again.";
+    assert!(
+        said("lobbies.err").contains(locked),
+        "{}",
+        said("lobbies.err")
+    );
+    assert!(said("login.err").contains(locked), "{}", said("login.err"));
+    // Bob's own test device and the one Vestibule signed in with: no orphan from the refused login.
+    let devices = bob.client.devices().await.unwrap().devices;
+    assert_eq!(devices.len(), 2, "{devices:?}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_or_password_reaches_a_log_or_the_output() {
     let hs = homeserver();
     let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);

@@ -5,7 +5,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use notify_rust::{Hint, Notification, NotificationHandle, NotificationResponse, Timeout, Urgency};
+use futures_util::StreamExt;
+use notify_rust::{Hint, Notification, NotificationHandle, Timeout, Urgency};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::desktop::WarningSink;
@@ -148,6 +149,9 @@ impl Notifier {
         let room_id = first.call.room_id.clone();
         let is_call = first.origin == AlertOrigin::Call;
         let caps = capabilities().await;
+        // Listening starts before the notification is shown: a click that comes before the
+        // server has told us the notification's id is not lost.
+        let responses = Responses::listen().await;
         let handle = match incoming_notification(&alerts, &caps).show_async().await {
             Ok(handle) => Arc::new(handle),
             Err(e) => {
@@ -181,29 +185,20 @@ impl Notifier {
             Some(n) if n != alerts.len() => self.clone().refresh().await,
             Some(_) => {}
         }
-        let answers = self.answers.clone();
-        handle
-            .wait_for_action_async(|action| {
-                let room_id = room_id.clone();
-                let answer = match action {
-                    NotificationResponse::Default if is_call => {
-                        Some(RingAnswer::Answer { room_id })
-                    }
-                    NotificationResponse::Action(key) if key == "answer" => {
-                        Some(RingAnswer::Answer { room_id })
-                    }
-                    NotificationResponse::Action(key) if key == "decline" => {
-                        Some(RingAnswer::Decline { room_id })
-                    }
-                    _ => None,
-                };
-                if let Some(answer) = answer
-                    && answers.send(answer).is_err()
-                {
-                    tracing::debug!("the ring was answered after Vestibule stopped listening");
-                }
-            })
-            .await;
+        let Some(mut responses) = responses else {
+            return;
+        };
+        let answer = match responses.next_for(handle.id()).await.as_deref() {
+            Some("default") if is_call => Some(RingAnswer::Answer { room_id }),
+            Some("answer") => Some(RingAnswer::Answer { room_id }),
+            Some("decline") => Some(RingAnswer::Decline { room_id }),
+            _ => None,
+        };
+        if let Some(answer) = answer
+            && self.answers.send(answer).is_err()
+        {
+            tracing::debug!("the ring was answered after Vestibule stopped listening");
+        }
     }
 
     /// Shows the rings on screen again in the oldest's notification, in place.
@@ -221,6 +216,54 @@ impl Notifier {
         if let Err(e) = shown {
             tracing::debug!("the notification could not be updated: {e}");
         }
+    }
+}
+
+/// The notification server's signals of what the person did, received from the moment
+/// [`Responses::listen`] returns.
+struct Responses {
+    stream: zbus::MessageStream,
+}
+
+impl Responses {
+    async fn listen() -> Option<Self> {
+        let listening = async {
+            let connection = zbus::Connection::session().await?;
+            let rule = zbus::MatchRule::builder()
+                .msg_type(zbus::message::Type::Signal)
+                .interface("org.freedesktop.Notifications")?
+                .path("/org/freedesktop/Notifications")?
+                .build();
+            zbus::MessageStream::for_match_rule(rule, &connection, Some(64)).await
+        };
+        match listening.await {
+            Ok(stream) => Some(Self { stream }),
+            Err(e) => {
+                tracing::debug!("cannot listen to the notification server: {e}");
+                None
+            }
+        }
+    }
+
+    /// The action invoked on notification `id` (`"default"` for a click on its body), or
+    /// `None` once it closed without one or the bus went away.
+    async fn next_for(&mut self, id: u32) -> Option<String> {
+        while let Some(message) = self.stream.next().await {
+            let Ok(message) = message else { continue };
+            let body = message.body();
+            match message.header().member().map(|m| m.as_str()) {
+                Some("ActionInvoked") => match body.deserialize::<(u32, String)>() {
+                    Ok((shown, action)) if shown == id => return Some(action),
+                    _ => {}
+                },
+                Some("NotificationClosed") => match body.deserialize::<(u32, u32)>() {
+                    Ok((shown, _reason)) if shown == id => return None,
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        None
     }
 }
 

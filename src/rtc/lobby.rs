@@ -58,6 +58,13 @@ pub const MAX_MEMBERSHIPS_PER_SLOT: usize = 16;
 /// longer life, delivered more than 4 h after the event that replaced it, could count again.
 pub const TOMBSTONE_RETENTION_MS: u64 = DEFAULT_MEMBERSHIP_EXPIRES_MS;
 
+/// How many users who are not joined to the room the lobby remembers as such.
+///
+/// Their memberships do not count. Past this many, only those holding a slot are kept: a room
+/// whose members leave by the ten thousand costs no more than a quiet one, and a stale membership
+/// of someone forgotten that way counts only until it lapses.
+pub const MAX_NOT_JOINED_REMEMBERED: usize = 4_096;
+
 /// Identifies one call in a room: application, call id and scope.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CallKey {
@@ -216,7 +223,7 @@ impl Lobby {
         let updated = if joined {
             self.not_joined.remove(user_id)
         } else {
-            self.not_joined.insert(user_id.to_owned())
+            self.remember_not_joined(user_id)
         };
         if !updated {
             return false;
@@ -236,6 +243,33 @@ impl Lobby {
             }
         }
         self.finish(before)
+    }
+
+    /// Records that `user_id` is not joined, within [`MAX_NOT_JOINED_REMEMBERED`]. Returns
+    /// whether it was new.
+    fn remember_not_joined(&mut self, user_id: &str) -> bool {
+        if self.not_joined.contains(user_id) {
+            return false;
+        }
+        if self.not_joined.len() >= MAX_NOT_JOINED_REMEMBERED {
+            let store = &self.store;
+            self.not_joined
+                .retain(|u| store.of_sender(u).next().is_some());
+            if self.not_joined.len() >= MAX_NOT_JOINED_REMEMBERED
+                && self.store.of_sender(user_id).next().is_none()
+            {
+                // Nothing of theirs counts now, and too many others who do hold slots are
+                // remembered already.
+                return false;
+            }
+        }
+        self.not_joined.insert(user_id.to_owned())
+    }
+
+    /// How many users the lobby remembers as not joined: never much more than
+    /// [`MAX_NOT_JOINED_REMEMBERED`].
+    pub fn not_joined_count(&self) -> usize {
+        self.not_joined.len()
     }
 
     /// Re-derives the calls when a membership has lapsed by `now_ms`, and forgets the slots

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 use vestibule::rtc::lobby::{
-    MAX_MEMBERSHIPS_PER_SLOT, MAX_SLOTS_PER_ROOM, MAX_SLOTS_PER_SENDER, TOMBSTONE_RETENTION_MS,
+    MAX_MEMBERSHIPS_PER_SLOT, MAX_NOT_JOINED_REMEMBERED, MAX_SLOTS_PER_ROOM, MAX_SLOTS_PER_SENDER,
+    TOMBSTONE_RETENTION_MS,
 };
 use vestibule::rtc::{CallKey, Lobby};
 
@@ -265,4 +266,28 @@ fn a_member_leaving_the_room_during_a_flood_is_cheap_and_exact() {
     assert_eq!(devices_of(&lobby, ALICE), ["A"]);
     let call = lobby.call(&CallKey::room_call()).unwrap();
     assert_eq!(call.participants.len(), MAX_SLOTS_PER_ROOM);
+}
+
+#[test]
+fn members_leaving_by_the_hundred_thousand_are_remembered_within_the_cap() {
+    let mut lobby = Lobby::new();
+    lobby.apply(&session(ALICE, "A").event(), T0).unwrap();
+    lobby.apply(&session(BOB, "B").event(), T0).unwrap();
+    assert!(lobby.set_room_membership(BOB, false, T0));
+    for i in 0..100_000 {
+        lobby.set_room_membership(&flooder(i), false, T0);
+        assert!(
+            lobby.not_joined_count() <= MAX_NOT_JOINED_REMEMBERED,
+            "after {i}"
+        );
+    }
+    // Bob holds a slot: he stays remembered, so his membership still does not count.
+    assert!(devices_of(&lobby, BOB).is_empty());
+    assert_eq!(devices_of(&lobby, ALICE), ["A"]);
+    // Someone who left, then sends a membership, does not count while remembered.
+    let late = flooder(99_999);
+    lobby.apply(&session(&late, "L").event(), T0 + 1).unwrap();
+    assert!(devices_of(&lobby, &late).is_empty());
+    assert!(lobby.set_room_membership(&late, true, T0 + 2));
+    assert_eq!(devices_of(&lobby, &late), ["L"]);
 }
