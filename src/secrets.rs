@@ -24,6 +24,28 @@ pub struct StoredSecret {
     pub session: MatrixSession,
     /// The passphrase of the encrypted sqlite store.
     pub store_passphrase: String,
+    /// The OAuth 2.0 client the session was granted to; `None` for a session of the Matrix
+    /// login API (a password or single sign-on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_client_id: Option<String>,
+}
+
+impl StoredSecret {
+    /// The session as the SDK restores it.
+    pub fn auth_session(&self) -> matrix_sdk::AuthSession {
+        use matrix_sdk::authentication::oauth::{ClientId, OAuthSession, UserSession};
+        match &self.oauth_client_id {
+            None => self.session.clone().into(),
+            Some(id) => OAuthSession {
+                client_id: ClientId::new(id.clone()),
+                user: UserSession {
+                    meta: self.session.meta.clone(),
+                    tokens: self.session.tokens.clone(),
+                },
+            }
+            .into(),
+        }
+    }
 }
 
 impl fmt::Debug for StoredSecret {
@@ -32,6 +54,7 @@ impl fmt::Debug for StoredSecret {
             .field("homeserver", &self.homeserver)
             .field("user_id", &self.session.meta.user_id)
             .field("device_id", &self.session.meta.device_id)
+            .field("oauth_client_id", &self.oauth_client_id)
             .finish_non_exhaustive()
     }
 }

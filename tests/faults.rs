@@ -143,6 +143,7 @@ async fn an_expired_session_keeps_its_store_and_signing_in_resumes_the_device() 
             homeserver: hs.url.clone(),
             session,
             store_passphrase: "kept-store-passphrase".into(),
+            oauth_client_id: None,
         })
         .unwrap();
     drop(other);

@@ -22,7 +22,7 @@ use crate::matrix::{Command, Update};
 use crate::shell::{Autostart, Signals};
 use crate::ui::incoming::{IncomingAction, incoming_ui};
 use crate::ui::lobby::{LobbyAction, LobbyContext, lobby_ui};
-use crate::ui::login::{login_ui, restoring_ui};
+use crate::ui::login::{LoginAction, login_ui, restoring_ui};
 use crate::ui::rooms::{ordered_rooms, room_list_ui};
 use crate::ui::settings::{SettingsAction, SettingsContext, settings_ui};
 use crate::ui::space;
@@ -59,6 +59,8 @@ pub struct VestibuleApp {
     profiles_checked: Option<(u64, String)>,
     quit_deadline: Option<Instant>,
     clock: Box<dyn Fn() -> u64>,
+    /// Opens a sign-in page in the browser.
+    open_url: Box<dyn Fn(String)>,
     /// When the process started, for the start-up timings in the log.
     started: Instant,
     first_frame_logged: bool,
@@ -92,6 +94,7 @@ impl VestibuleApp {
             profiles_checked: None,
             quit_deadline: None,
             clock: Box::new(crate::clock::now_ms),
+            open_url: Box::new(crate::browser::open_in_background),
             started: Instant::now(),
             first_frame_logged: false,
             lobbies_logged: false,
@@ -132,6 +135,12 @@ impl VestibuleApp {
     /// Reads the time from `clock` (ms since the epoch) instead of the system clock.
     pub fn with_clock(mut self, clock: impl Fn() -> u64 + 'static) -> Self {
         self.clock = Box::new(clock);
+        self
+    }
+
+    /// Opens sign-in pages with `open` instead of the browser.
+    pub fn with_url_opener(mut self, open: impl Fn(String) + 'static) -> Self {
+        self.open_url = Box::new(open);
         self
     }
 
@@ -267,6 +276,25 @@ impl VestibuleApp {
         for action in actions {
             self.lobby_action(room_id, action, ui.ctx());
         }
+    }
+
+    fn login_action(&mut self, action: LoginAction) {
+        self.send(match action {
+            LoginAction::AskMethods(homeserver) => Command::LoginMethods { homeserver },
+            LoginAction::Password(request) => Command::Login {
+                homeserver: request.homeserver,
+                user: request.user,
+                password: request.password,
+            },
+            LoginAction::Browser {
+                homeserver,
+                provider,
+            } => Command::LoginInBrowser {
+                homeserver,
+                provider,
+            },
+            LoginAction::Cancel => Command::CancelLogin,
+        });
     }
 
     fn lobby_action(&mut self, room_id: &str, action: LobbyAction, ctx: &egui::Context) {
@@ -441,7 +469,10 @@ impl eframe::App for VestibuleApp {
                 ctx.request_repaint_after(left);
             }
         }
-        if self.signals.take_show() && !self.quitting {
+        if let Some(url) = self.model.take_url_to_open() {
+            (self.open_url)(url);
+        }
+        if (self.signals.take_show() || self.model.take_raise()) && !self.quitting {
             ctx.send_viewport_cmd(ViewportCommand::Visible(true));
             ctx.send_viewport_cmd(ViewportCommand::Minimized(false));
             ctx.send_viewport_cmd(ViewportCommand::Focus);
@@ -506,12 +537,8 @@ impl eframe::App for VestibuleApp {
             }
             Screen::Login => {
                 egui::CentralPanel::default().show(ui, |ui| {
-                    if let Some(request) = login_ui(ui, self.model.login_form_mut()) {
-                        self.send(Command::Login {
-                            homeserver: request.homeserver,
-                            user: request.user,
-                            password: request.password,
-                        });
+                    if let Some(action) = login_ui(ui, self.model.login_form_mut()) {
+                        self.login_action(action);
                     }
                 });
             }

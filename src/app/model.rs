@@ -32,6 +32,10 @@ pub struct Model {
     screen: Screen,
     /// The sign-in form.
     login: LoginForm,
+    /// An address to open in the browser.
+    to_open: Option<String>,
+    /// Bring the window to the front.
+    raise: bool,
     /// Our user id, once signed in.
     account: Option<String>,
     /// The connection, once signed in.
@@ -82,6 +86,8 @@ impl Model {
         Self {
             screen: Screen::Restoring,
             login: LoginForm::default(),
+            to_open: None,
+            raise: false,
             account: None,
             connection: None,
             rooms: Vec::new(),
@@ -118,6 +124,20 @@ impl Model {
             Update::NeedsLogin => self.needs_login(),
             Update::SignedIn { user_id, .. } => self.signed_in(user_id),
             Update::LoginFailed { reason } => self.login_failed(reason),
+            Update::LoginMethods {
+                homeserver,
+                methods,
+            } => {
+                if homeserver == self.login.asked {
+                    self.login.methods = Some(methods);
+                }
+            }
+            Update::BrowserLogin { url } => {
+                self.login.busy = true;
+                self.login.error = None;
+                self.login.browser_url = Some(url.clone());
+                self.to_open = Some(url);
+            }
             Update::SignedOut => self.signed_out(),
             Update::Connection { connection } => self.connection = Some(connection),
             Update::Rooms { rooms } | Update::StoredRooms { rooms } => self.rooms_listed(rooms),
@@ -148,12 +168,15 @@ impl Model {
     }
 
     fn signed_in(&mut self, user_id: String) {
+        // Back from the browser: the window comes to the front again.
+        self.raise |= self.login.browser_url.is_some();
         self.account = Some(user_id);
         self.login = LoginForm::default();
         self.screen = Screen::Main;
     }
 
     fn login_failed(&mut self, reason: String) {
+        self.raise |= self.login.browser_url.take().is_some();
         self.login.busy = false;
         self.login.error = Some(reason);
         self.screen = Screen::Login;
@@ -306,6 +329,16 @@ impl Model {
     /// and egui's text fields need `&mut String`. Nothing else of the model is lent out.
     pub fn login_form_mut(&mut self) -> &mut LoginForm {
         &mut self.login
+    }
+
+    /// The address a sign-in wants opened in the browser, once.
+    pub fn take_url_to_open(&mut self) -> Option<String> {
+        self.to_open.take()
+    }
+
+    /// Whether the window should come to the front (a sign-in in the browser ended), once.
+    pub fn take_raise(&mut self) -> bool {
+        std::mem::take(&mut self.raise)
     }
 
     /// A fresh worker runs in place of the one that stopped.

@@ -309,6 +309,8 @@ impl WatchEncoder {
             }
             Update::NeedsLogin
             | Update::LoginFailed { .. }
+            | Update::LoginMethods { .. }
+            | Update::BrowserLogin { .. }
             | Update::SignedOut
             | Update::StoredRooms { .. }
             | Update::FocusChecked { .. }

@@ -7,11 +7,13 @@
 mod attached;
 mod contract;
 mod inert;
+mod login;
 mod print;
 mod ringing;
 mod status;
 
 use inert::inert;
+use login::LoginWay;
 
 use print::{inspect, print_foci, print_rooms, print_update};
 use ringing::{forward_answers, test_ring};
@@ -68,12 +70,23 @@ impl From<Intent> for CallIntent {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Sign in; the password is read from stdin when it is not a terminal, else prompted.
+    /// Sign in: with a USER, by password (read from stdin when it is not a terminal, else
+    /// prompted); without one, in the browser (OAuth 2.0 or single sign-on), printing the address
+    /// when no browser can be opened.
     Login {
         /// Server name (matrix.org) or URL.
         homeserver: String,
-        /// Localpart or full user id.
-        user: String,
+        /// Localpart or full user id (signs in with a password).
+        user: Option<String>,
+        /// Sign in with a password (needs USER).
+        #[arg(long, requires = "user", conflicts_with = "browser")]
+        password: bool,
+        /// Sign in in the browser, even with a USER given.
+        #[arg(long)]
+        browser: bool,
+        /// The single sign-on identity provider to use (its id), where the server has several.
+        #[arg(long, value_name = "ID")]
+        provider: Option<String>,
     },
     /// Sign out and remove every local trace of the account.
     Logout,
@@ -234,7 +247,11 @@ fn run_command(profile: &str, cmd: Cmd) -> Result<(), String> {
     }
     let secret_store = SecretStoreKind::from_env().map_err(|e| e.to_string())?;
     let password = match &cmd {
-        Cmd::Login { user, .. } => Some(read_password(user)?),
+        Cmd::Login {
+            user: Some(user),
+            browser: false,
+            ..
+        } => Some(read_password(user)?),
         _ => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -408,7 +425,21 @@ impl CliSession {
 
     async fn drive(&mut self, cmd: Cmd, password: Option<String>) -> Result<(), String> {
         match cmd {
-            Cmd::Login { homeserver, user } => self.login(homeserver, user, password).await,
+            Cmd::Login {
+                homeserver,
+                user,
+                browser,
+                provider,
+                ..
+            } => {
+                let way = match (user, password) {
+                    (Some(user), Some(password)) if !browser => {
+                        LoginWay::Password { user, password }
+                    }
+                    _ => LoginWay::Browser { provider },
+                };
+                self.login(homeserver, way).await
+            }
             Cmd::Logout => self.logout().await,
             Cmd::Lobbies { json } => {
                 self.signed_in().await?;
@@ -480,59 +511,6 @@ impl CliSession {
                 }
             }
             Cmd::Inspect { .. } | Cmd::TestRing { .. } => Ok(()),
-        }
-    }
-
-    /// Signs in with a password, unless the profile is signed in already.
-    async fn login(
-        &mut self,
-        homeserver: String,
-        user: String,
-        password: Option<String>,
-    ) -> Result<(), String> {
-        let mut asked = false;
-        loop {
-            match self.next().await? {
-                Update::NeedsLogin => {
-                    asked = true;
-                    self.send(Command::Login {
-                        homeserver: homeserver.clone(),
-                        user: user.clone(),
-                        password: password.clone().unwrap_or_default(),
-                    });
-                }
-                Update::SignedIn { user_id, .. } if !asked => {
-                    return Err(format!(
-                        "This profile is already signed in as {user_id}: run `vestibule logout` first, or use --profile."
-                    ));
-                }
-                Update::SignedIn { user_id, device_id } => {
-                    println!(
-                        "Signed in as {} (device {}).",
-                        inert(&user_id),
-                        inert(&device_id)
-                    );
-                    return Ok(());
-                }
-                Update::LoginFailed { reason } => return Err(reason),
-                _ => {}
-            }
-        }
-    }
-
-    /// Signs out the profile's account.
-    async fn logout(&mut self) -> Result<(), String> {
-        let (user_id, _) = self.signed_in().await?;
-        self.send(Command::Logout);
-        loop {
-            match self.next().await? {
-                Update::SignedOut => {
-                    println!("Signed out {}.", inert(&user_id));
-                    return Ok(());
-                }
-                Update::Error { message, .. } => return Err(message),
-                _ => {}
-            }
         }
     }
 

@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use matrix_sdk::Client;
 use matrix_sdk::ruma::api::FeatureFlag;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
+use super::browser_login::{self, BrowserLogin};
 use super::error::WorkerError;
 use super::foci::advertised_foci;
 use super::session::{self, RestoreError};
 use super::sync::sync_loop;
-use super::types::{Connection, Update};
+use super::types::{Connection, LoginMethods, Update};
 use super::worker::{Internal, Stopping, Worker};
 use crate::rtc::focus_list::{FocusInfo, FocusList};
 use crate::rtc::ring::{Me, RingTracker};
@@ -28,6 +29,8 @@ pub(super) struct Account {
     pub delayed_events: Option<bool>,
     /// The sync loop.
     pub sync_task: Option<JoinHandle<()>>,
+    /// Saves the session whenever its tokens are refreshed.
+    pub tokens_task: Option<JoinHandle<()>>,
     /// Whether the first sync came back, so that we know which rooms we are in.
     pub synced: bool,
 }
@@ -44,8 +47,13 @@ impl Account {
 pub(super) enum AccountEvent {
     /// The saved session, restored (or not).
     Restored(Result<Option<Client>, RestoreError>),
-    /// A sign-in with a password finished.
+    /// A sign-in (with a password or in the browser) finished.
     LoggedIn(Result<Client, String>),
+    /// How a homeserver signs people in.
+    LoginMethods {
+        homeserver: String,
+        methods: Result<LoginMethods, String>,
+    },
     /// What the homeserver can do (`None`: not asked) and the foci it advertises.
     Discovered {
         delayed_events: Option<bool>,
@@ -58,7 +66,10 @@ const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Drop for Account {
     fn drop(&mut self) {
-        if let Some(task) = self.sync_task.take() {
+        for task in [self.sync_task.take(), self.tokens_task.take()]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
     }
@@ -82,14 +93,78 @@ impl Worker {
     pub(super) fn run_beside(
         &mut self,
         task: impl std::future::Future<Output = AccountEvent> + Send + 'static,
-    ) {
+    ) -> AbortHandle {
         // Reap what finished; what still runs is aborted when the worker goes.
         while self.beside.try_join_next().is_some() {}
         let tx = self.internal_tx.clone();
         self.beside.spawn(async move {
             // The loop is gone only when the worker stops; nobody waits for the outcome then.
             tx.send(Internal::Account(task.await)).ok();
+        })
+    }
+
+    /// Why a sign-in cannot start now, if it cannot.
+    fn login_busy(&self) -> Option<&'static str> {
+        if self.account.is_some() {
+            Some("Already signed in; sign out first.")
+        } else if self.signing_in {
+            Some("Already signing in; wait for it to finish.")
+        } else {
+            None
+        }
+    }
+
+    /// Asks a homeserver beside the loop how it signs people in.
+    pub(super) fn start_login_methods(&mut self, homeserver: String) {
+        self.run_beside(async move {
+            let methods = browser_login::login_methods(&homeserver).await;
+            AccountEvent::LoginMethods {
+                homeserver,
+                methods,
+            }
         });
+    }
+
+    /// Signs in in the browser, beside the loop, until it is done, times out or is cancelled.
+    pub(super) fn start_browser_login(&mut self, homeserver: String, provider: Option<String>) {
+        if let Some(reason) = self.login_busy() {
+            self.out.send(Update::LoginFailed {
+                reason: reason.into(),
+            });
+            return;
+        }
+        self.signing_in = true;
+        let (paths, secrets) = (self.config.paths.clone(), self.secrets.clone());
+        let (out, timeout) = (self.out.clone(), self.config.browser_login_timeout);
+        let task = self.run_beside(async move {
+            let login = BrowserLogin {
+                paths: &paths,
+                homeserver: &homeserver,
+                provider: provider.as_deref(),
+                out: &out,
+                timeout,
+            };
+            AccountEvent::LoggedIn(session::login_in_browser(&paths, &secrets, login).await)
+        });
+        self.browser_login = Some(task);
+    }
+
+    /// Gives up the sign-in in the browser: its local redirect server closes with it.
+    pub(super) fn cancel_login(&mut self) {
+        // A sign-in that finished already has its outcome on the way: that outcome stands.
+        if let Some(task) = self.browser_login.take_if(|task| !task.is_finished()) {
+            task.abort();
+            self.signing_in = false;
+            // Aborted before it saved anything, or after: either way nothing half-made stays.
+            let store = self.config.paths.store_dir();
+            if self.account.is_none() && store.exists() && std::fs::remove_dir_all(&store).is_err()
+            {
+                tracing::debug!("could not remove the store of a cancelled sign-in");
+            }
+            self.out.send(Update::LoginFailed {
+                reason: "Sign-in cancelled.".into(),
+            });
+        }
     }
 
     /// Restores the profile's saved session beside the loop (a keyring may take its time).
@@ -102,14 +177,7 @@ impl Worker {
 
     /// Signs in with a password, beside the loop.
     pub(super) fn start_login(&mut self, homeserver: String, user: String, password: String) {
-        let busy = if self.account.is_some() {
-            Some("Already signed in; sign out first.")
-        } else if self.signing_in {
-            Some("Already signing in; wait for it to finish.")
-        } else {
-            None
-        };
-        if let Some(reason) = busy {
+        if let Some(reason) = self.login_busy() {
             self.out.send(Update::LoginFailed {
                 reason: reason.into(),
             });
@@ -167,8 +235,19 @@ impl Worker {
                     .error(WorkerError::Session(reason), Some("restore"), None);
                 self.out.send(Update::NeedsLogin);
             }
+            AccountEvent::LoginMethods {
+                homeserver,
+                methods,
+            } => self.out.send(match methods {
+                Ok(methods) => Update::LoginMethods {
+                    homeserver,
+                    methods,
+                },
+                Err(reason) => Update::LoginFailed { reason },
+            }),
             AccountEvent::LoggedIn(result) => {
                 self.signing_in = false;
+                self.browser_login = None;
                 match result {
                     Ok(client) => self.signed_in(client).await,
                     Err(reason) => self.out.send(Update::LoginFailed { reason }),
@@ -204,6 +283,11 @@ impl Worker {
             user_id: me.user_id.clone(),
             device_id: me.device_id.clone(),
         });
+        let tokens_task = tokio::spawn(session::save_refreshed_tokens(
+            client.clone(),
+            self.secrets.clone(),
+            self.out.clone(),
+        ));
         self.rooms.load(&client).await;
         self.account = Some(Account {
             client: client.clone(),
@@ -211,6 +295,7 @@ impl Worker {
             me,
             delayed_events: None,
             sync_task: None,
+            tokens_task: Some(tokens_task),
             synced: false,
         });
         // The window shows the remembered lobbies at once; the first sync then corrects them.

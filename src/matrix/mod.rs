@@ -6,9 +6,11 @@
 //! `rooms` (the room registry, resolving ids and aliases, names and profiles), `membership`
 //! (joining and leaving, power levels), `ringing` (ring effects, answer, decline, our rings),
 //! `foci` (discovery and the health check), `lock` (one process per profile), `session` (the
-//! SDK client's sign-in, restore and sign-out) and `error` (sentences for what went wrong).
+//! SDK client's sign-in, restore and sign-out), `browser_login` (OAuth 2.0 and single sign-on in
+//! the browser) and `error` (sentences for what went wrong).
 
 mod account;
+mod browser_login;
 pub mod error;
 mod foci;
 mod lock;
@@ -23,5 +25,7 @@ mod worker;
 pub use crate::ring::RingAlert;
 pub use crate::rtc::focus_list::{FocusInfo, FocusSource};
 pub use error::WorkerError;
-pub use types::{Command, Connection, OwnCallState, Profile, RoomLobby, Update};
+pub use types::{
+    Command, Connection, IdentityProvider, LoginMethods, OwnCallState, Profile, RoomLobby, Update,
+};
 pub use worker::{Waker, WorkerConfig, WorkerHandle, spawn};

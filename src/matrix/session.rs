@@ -2,12 +2,15 @@
 
 use std::time::Duration;
 
-use matrix_sdk::Client;
+use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::RequestConfig;
+use matrix_sdk::{AuthSession, Client, SessionChange};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use super::error::{build_sentence, login_sentence, sentence};
+use super::browser_login::BrowserLogin;
+use super::error::{WorkerError, build_sentence, login_sentence, sentence};
+use super::worker::Outbox;
 use crate::config::ProfilePaths;
 use crate::secrets::{SecretError, SecretStore, StoredSecret};
 
@@ -33,7 +36,10 @@ async fn build_client(
     discover: bool,
     passphrase: &str,
 ) -> Result<Client, String> {
-    let builder = Client::builder();
+    // OAuth 2.0 access tokens are short-lived: the SDK refreshes them when the server says one
+    // expired, and the account saves the new ones. A password session has no refresh token and
+    // ends as before.
+    let builder = Client::builder().handle_refresh_tokens();
     let builder = if discover {
         builder.server_name_or_homeserver_url(homeserver)
     } else {
@@ -94,12 +100,15 @@ pub async fn restore(
     let client = build_client(paths, &secret.homeserver, false, &secret.store_passphrase)
         .await
         .map_err(RestoreError::Failed)?;
-    client.restore_session(secret.session).await.map_err(|e| {
-        RestoreError::Failed(format!(
-            "The saved session could not be restored: {}",
-            sentence(&e)
-        ))
-    })?;
+    client
+        .restore_session(secret.auth_session())
+        .await
+        .map_err(|e| {
+            RestoreError::Failed(format!(
+                "The saved session could not be restored: {}",
+                sentence(&e)
+            ))
+        })?;
     Ok(Some(client))
 }
 
@@ -202,6 +211,92 @@ async fn resume(
     Ok(Some(client))
 }
 
+/// What to keep of the signed-in `client`'s session.
+pub fn secret_of(client: &Client, store_passphrase: String) -> Option<StoredSecret> {
+    let (session, oauth_client_id) = match client.session()? {
+        AuthSession::Matrix(session) => (session, None),
+        AuthSession::OAuth(oauth) => (
+            MatrixSession {
+                meta: oauth.user.meta,
+                tokens: oauth.user.tokens,
+            },
+            Some(oauth.client_id.as_str().to_owned()),
+        ),
+        _ => return None,
+    };
+    Some(StoredSecret {
+        homeserver: client.homeserver().to_string(),
+        session,
+        store_passphrase,
+        oauth_client_id,
+    })
+}
+
+/// Saves the session again whenever the SDK has refreshed its tokens (an OAuth 2.0 refresh
+/// token is good for one use only: losing the new one would sign the person out at the next
+/// start). Subscribes at once; the future it returns runs for as long as the client.
+pub(super) fn save_refreshed_tokens(
+    client: Client,
+    secrets: SecretStore,
+    out: Outbox,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut changes = client.subscribe_to_session_changes();
+    async move {
+        loop {
+            match changes.recv().await {
+                Ok(SessionChange::TokensRefreshed) | Err(RecvError::Lagged(_)) => {}
+                // The sync loop hears the refusal too and says what it means.
+                Ok(SessionChange::UnknownToken(_)) => continue,
+                Err(RecvError::Closed) => return,
+            }
+            let Some(tokens) = client.session_tokens() else {
+                continue;
+            };
+            let store = secrets.clone();
+            let saved = blocking(move || match store.load()? {
+                Some(mut secret) => {
+                    secret.session.tokens = tokens;
+                    store.save(&secret)
+                }
+                None => Ok(()),
+            })
+            .await;
+            match saved {
+                Ok(()) => tracing::debug!("saved the refreshed session"),
+                Err(e) => out.error(
+                    WorkerError::Session(format!(
+                        "The renewed session could not be saved ({e}); after a restart you may have to sign in again."
+                    )),
+                    None,
+                    None,
+                ),
+            }
+        }
+    }
+}
+
+/// Signs in in the browser (OAuth 2.0, else single sign-on) and saves the session.
+pub(super) async fn login_in_browser(
+    paths: &ProfilePaths,
+    secrets: &SecretStore,
+    login: BrowserLogin<'_>,
+) -> Result<Client, String> {
+    let store = secrets.clone();
+    if let Some(kept) = blocking(move || store.load()).await? {
+        // Only a session that expired is kept while signed out; a new sign-in replaces it.
+        tracing::info!(
+            "replacing the kept session of {}",
+            kept.session.meta.user_id
+        );
+    }
+    remove_dir(&paths.store_dir())?;
+    let passphrase = random_id(48);
+    let client = discover(paths, login.homeserver, &passphrase).await?;
+    login.run(&client).await?;
+    keep(paths, secrets, client, passphrase).await
+}
+
 /// Saves the session of the signed-in `client`; without a safe place for it the sign-in is
 /// undone.
 async fn keep(
@@ -210,13 +305,8 @@ async fn keep(
     client: Client,
     passphrase: String,
 ) -> Result<Client, String> {
-    let Some(session) = client.matrix_auth().session() else {
+    let Some(secret) = secret_of(&client, passphrase) else {
         return Err("The homeserver did not start a session.".to_owned());
-    };
-    let secret = StoredSecret {
-        homeserver: client.homeserver().to_string(),
-        session,
-        store_passphrase: passphrase,
     };
     let store = secrets.clone();
     if let Err(sentence) = blocking(move || store.save(&secret)).await {

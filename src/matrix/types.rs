@@ -27,6 +27,23 @@ pub enum Command {
         /// The password; never logged.
         password: String,
     },
+    /// Ask a homeserver how it signs people in; answered by [`Update::LoginMethods`] or
+    /// [`Update::LoginFailed`].
+    LoginMethods {
+        /// Server name or URL.
+        homeserver: String,
+    },
+    /// Sign in in the browser: with OAuth 2.0 where the server offers it, else with its single
+    /// sign-on (`provider`: one of its identity providers). [`Update::BrowserLogin`] gives the
+    /// address to open; [`Update::SignedIn`] or [`Update::LoginFailed`] the outcome.
+    LoginInBrowser {
+        /// Server name or URL.
+        homeserver: String,
+        /// The single sign-on identity provider's id; `None` lets the server choose.
+        provider: Option<String>,
+    },
+    /// Give up a sign-in in the browser that is under way.
+    CancelLogin,
     /// Sign out: invalidate the token and remove every local trace of the account.
     Logout,
     /// Join a room's call, optionally ringing or notifying the room.
@@ -89,6 +106,9 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Login { .. } => "login",
+            Self::LoginMethods { .. } => "login_methods",
+            Self::LoginInBrowser { .. } => "login_in_browser",
+            Self::CancelLogin => "cancel_login",
             Self::Logout => "logout",
             Self::Join { .. } => "join",
             Self::Ring { .. } => "ring",
@@ -141,6 +161,19 @@ impl fmt::Debug for Command {
                 .field("homeserver", homeserver)
                 .field("user", user)
                 .finish_non_exhaustive(),
+            Self::LoginMethods { homeserver } => f
+                .debug_struct("LoginMethods")
+                .field("homeserver", homeserver)
+                .finish(),
+            Self::LoginInBrowser {
+                homeserver,
+                provider,
+            } => f
+                .debug_struct("LoginInBrowser")
+                .field("homeserver", homeserver)
+                .field("provider", provider)
+                .finish(),
+            Self::CancelLogin => f.write_str("CancelLogin"),
             Self::Logout => f.write_str("Logout"),
             Self::Join {
                 room,
@@ -265,6 +298,36 @@ impl fmt::Debug for Profile {
     }
 }
 
+/// How a homeserver signs people in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginMethods {
+    /// OAuth 2.0 (next-generation auth, MSC3861): sign in in the browser.
+    pub oauth: bool,
+    /// Single sign-on (`m.login.sso`) through one of these identity providers (empty with
+    /// `sso` set: the server picks).
+    pub providers: Vec<IdentityProvider>,
+    /// Single sign-on is offered.
+    pub sso: bool,
+    /// A user name and password (`m.login.password`).
+    pub password: bool,
+}
+
+impl LoginMethods {
+    /// Whether the browser is the way in: OAuth 2.0 or single sign-on.
+    pub fn browser(&self) -> bool {
+        self.oauth || self.sso
+    }
+}
+
+/// A single sign-on identity provider of a homeserver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityProvider {
+    /// Its id, as [`Command::LoginInBrowser`] takes it.
+    pub id: String,
+    /// Its name, as the server gives it (from the network: show it as text only).
+    pub name: String,
+}
+
 /// What the worker tells the UI or the CLI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -277,6 +340,18 @@ pub enum Update {
         user_id: String,
         /// Our device id.
         device_id: String,
+    },
+    /// How a homeserver signs people in, as asked by [`Command::LoginMethods`].
+    LoginMethods {
+        /// The server name or URL as it was asked about.
+        homeserver: String,
+        /// What it offers.
+        methods: LoginMethods,
+    },
+    /// A sign-in in the browser waits for the person at `url`: open it in their browser.
+    BrowserLogin {
+        /// The authorization (OAuth 2.0) or single sign-on address.
+        url: String,
     },
     /// Signing in failed.
     LoginFailed {

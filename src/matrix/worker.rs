@@ -45,6 +45,8 @@ pub struct WorkerConfig {
     pub sync_timeout: Duration,
     /// Where the session secret is kept.
     pub secret_store: SecretStoreKind,
+    /// How long a sign-in in the browser waits for the person.
+    pub browser_login_timeout: Duration,
 }
 
 impl WorkerConfig {
@@ -62,6 +64,7 @@ impl WorkerConfig {
             own: OwnConfig::default(),
             sync_timeout: Duration::from_secs(30),
             secret_store,
+            browser_login_timeout: super::browser_login::BROWSER_LOGIN_TIMEOUT,
         }
     }
 }
@@ -174,6 +177,8 @@ pub(super) struct Worker {
     pub(super) beside: tokio::task::JoinSet<()>,
     /// A sign-in with a password is under way.
     pub(super) signing_in: bool,
+    /// A sign-in in the browser is under way: cancelling aborts it.
+    pub(super) browser_login: Option<tokio::task::AbortHandle>,
 }
 
 async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command>, out: Outbox) {
@@ -198,6 +203,7 @@ async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command
         waiting_for_sync: Vec::new(),
         beside: tokio::task::JoinSet::new(),
         signing_in: false,
+        browser_login: None,
     };
     worker.start_restore();
     let mut commands_closed = false;
@@ -260,6 +266,21 @@ impl Worker {
                 password,
             } => {
                 self.start_login(homeserver, user, password);
+                Ok(())
+            }
+            Command::LoginMethods { homeserver } => {
+                self.start_login_methods(homeserver);
+                Ok(())
+            }
+            Command::LoginInBrowser {
+                homeserver,
+                provider,
+            } => {
+                self.start_browser_login(homeserver, provider);
+                Ok(())
+            }
+            Command::CancelLogin => {
+                self.cancel_login();
                 Ok(())
             }
             Command::Logout => match self.account {

@@ -11,8 +11,8 @@ use vestibule::app::VestibuleApp;
 use crate::support::scripted::Scripted;
 use vestibule::config::Settings;
 use vestibule::matrix::{
-    Command, Connection, FocusInfo, FocusSource, OwnCallState, Profile, RingAlert, RoomLobby,
-    Update,
+    Command, Connection, FocusInfo, FocusSource, IdentityProvider, LoginMethods, OwnCallState,
+    Profile, RingAlert, RoomLobby, Update,
 };
 use vestibule::rtc::membership::WireForm;
 use vestibule::rtc::ring::{IncomingCall, NotifyKind, StopReason};
@@ -26,6 +26,8 @@ struct Window {
     harness: Harness<'static, VestibuleApp>,
     workers: Scripted,
     config_file: PathBuf,
+    /// The addresses the window opened in the browser.
+    opened: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
 }
 
 impl Window {
@@ -43,6 +45,8 @@ impl Window {
         let workers = Scripted::default();
         let backend = workers.clone();
         let file = config_file.clone();
+        let opened = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let browser = opened.clone();
         let harness = Harness::builder()
             .with_size([1100.0, 760.0])
             .build_eframe(move |cc| {
@@ -55,25 +59,40 @@ impl Window {
                     Signals::new(),
                 )
                 .with_clock(|| NOW)
+                .with_url_opener(move |url| browser.borrow_mut().push(url))
             });
         Self {
             harness,
             workers,
             config_file,
+            opened,
         }
     }
 
     /// Plays the worker: sends an update and lets the window settle.
     fn update(&mut self, update: Update) {
+        self.send(update);
+        self.harness.run();
+    }
+
+    /// Plays the worker: sends an update, for the window to take at its next frame.
+    fn send(&mut self, update: Update) {
         let workers = self.workers.0.borrow();
         workers.last().unwrap().updates.send(update).unwrap();
-        drop(workers);
-        self.harness.run();
     }
 
     /// The commands sent since the last call, without the profile look-ups the views make on
     /// their own.
     fn commands(&mut self) -> Vec<Command> {
+        let mut workers = self.workers.0.borrow_mut();
+        let worker = workers.last_mut().unwrap();
+        std::iter::from_fn(|| worker.commands.try_recv().ok())
+            .filter(|c| !matches!(c, Command::Profiles { .. } | Command::LoginMethods { .. }))
+            .collect()
+    }
+
+    /// Every command sent since the last call, the homeserver's sign-in methods asked among them.
+    fn all_commands(&mut self) -> Vec<Command> {
         let mut workers = self.workers.0.borrow_mut();
         let worker = workers.last_mut().unwrap();
         std::iter::from_fn(|| worker.commands.try_recv().ok())
@@ -546,4 +565,109 @@ fn huge_or_broken_avatars_show_initials_and_good_ones_are_decoded_once() {
         delay > Duration::from_secs(1),
         "the window rests: {delay:?}"
     );
+}
+
+#[test]
+fn the_form_asks_the_server_and_offers_the_browser_where_it_signs_in_with_oauth() {
+    let mut w = Window::open("oauth-form");
+    w.update(Update::NeedsLogin);
+    w.harness.run();
+    let asked = w.all_commands();
+    assert!(
+        asked.iter().any(
+            |c| matches!(c, Command::LoginMethods { homeserver } if homeserver == "matrix.org")
+        ),
+        "{asked:?}"
+    );
+    // Until the server said, the password fields stay, as before.
+    assert!(w.has("Password"));
+    w.update(Update::LoginMethods {
+        homeserver: "matrix.org".into(),
+        methods: LoginMethods {
+            oauth: true,
+            ..LoginMethods::default()
+        },
+    });
+    assert!(w.has("Continue in browser"));
+    assert!(!w.has("Password"), "matrix.org takes no passwords");
+    w.harness.get_by_label("Continue in browser").click();
+    w.harness.run();
+    let sent = w.commands();
+    assert!(
+        matches!(sent.as_slice(), [Command::LoginInBrowser { homeserver, provider: None }] if homeserver == "matrix.org"),
+        "{sent:?}"
+    );
+    let url = "https://account.example.org/authorize?client_id=abc&state=xyz";
+    w.send(Update::BrowserLogin { url: url.into() });
+    w.harness.run_steps(3);
+    assert!(w.has("Waiting for you to sign in in your browser"));
+    assert_eq!(*w.opened.borrow(), [url]);
+    w.harness.get_by_label("Cancel").click();
+    w.harness.run_steps(3);
+    let sent = w.commands();
+    assert!(
+        matches!(sent.as_slice(), [Command::CancelLogin]),
+        "{sent:?}"
+    );
+    w.update(Update::LoginFailed {
+        reason: "Sign-in cancelled.".into(),
+    });
+    assert!(w.has("Sign-in cancelled."));
+    assert!(w.has("Continue in browser"), "the way in is offered again");
+    // The browser sign-in goes through this time: the window moves on.
+    w.harness.get_by_label("Continue in browser").click();
+    w.harness.run();
+    w.send(Update::BrowserLogin { url: url.into() });
+    w.harness.run_steps(3);
+    w.signed_in(Vec::new());
+    assert!(!w.has("Waiting for you to sign in"));
+    assert!(!w.has("Continue in browser"));
+}
+
+#[test]
+fn single_sign_on_offers_one_button_per_provider_beside_the_password() {
+    let mut w = Window::open("sso-form");
+    w.update(Update::NeedsLogin);
+    w.harness.run();
+    w.update(Update::LoginMethods {
+        homeserver: "matrix.org".into(),
+        methods: LoginMethods {
+            sso: true,
+            password: true,
+            providers: vec![
+                IdentityProvider {
+                    id: "oidc-example".into(),
+                    name: "Example ID".into(),
+                },
+                IdentityProvider {
+                    id: "oidc-other".into(),
+                    name: "Other ID".into(),
+                },
+            ],
+            ..LoginMethods::default()
+        },
+    });
+    assert!(w.has("Continue with Example ID"));
+    assert!(w.has("Continue with Other ID"));
+    assert!(w.has("Password"), "this server takes passwords too");
+    w.harness.get_by_label("Continue with Other ID").click();
+    w.harness.run();
+    let sent = w.commands();
+    assert!(
+        matches!(sent.as_slice(), [Command::LoginInBrowser { provider: Some(p), .. }] if p == "oidc-other"),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn a_server_with_no_way_in_we_know_is_said_so() {
+    let mut w = Window::open("no-way-in");
+    w.update(Update::NeedsLogin);
+    w.harness.run();
+    w.update(Update::LoginMethods {
+        homeserver: "matrix.org".into(),
+        methods: LoginMethods::default(),
+    });
+    assert!(w.has("offers no way of signing in that Vestibule knows"));
+    assert!(!w.has("Password"));
 }
