@@ -19,13 +19,37 @@
 #   scripts/synapse.sh url DIR
 #       Print the base URL of the server configured in DIR.
 #
+# Sign-in beyond passwords, with the OpenID provider of scripts/oidc.sh (start it first, with
+# OIDC_SYNAPSE_URL naming this server's port, and pass --port/SYNAPSE_PORT here):
+#   SYNAPSE_AUTH=oauth OIDC_ISSUER=URL scripts/synapse.sh install|start ...
+#       OAuth 2.0 only (MSC3861 delegation, tests/support/synapse/homeserver-oauth.yaml.in) on
+#       matrix-synapse[oidc] $SYNAPSE_OAUTH_VERSION, its own venv; no registration, no /login.
+#       Also read: OIDC_CLIENT_ID, OIDC_CLIENT_SECRET (introspection client), OIDC_ADMIN_TOKEN.
+#   SYNAPSE_AUTH=sso OIDC_ISSUER=URL scripts/synapse.sh install|start ...
+#       The usual config plus an oidc_providers entry (tests/support/synapse/homeserver-sso.yaml.in)
+#       on matrix-synapse[oidc] $SYNAPSE_VERSION. Also read: OIDC_SSO_CLIENT_ID, OIDC_SSO_CLIENT_SECRET,
+#       OIDC_IDP_ID (vestibule: /login lists "oidc-vestibule"), OIDC_IDP_NAME.
+#   The defaults of the client IDs, secrets and admin token are those of scripts/oidc.sh. With an
+#   auth mode, start always rewrites DIR/homeserver.yaml (the issuer may have moved). A DIR serves one
+#   mode: a database made by $SYNAPSE_VERSION cannot be opened by $SYNAPSE_OAUTH_VERSION.
+#
 # Everything but `install` uses only python3's standard library for HTTP (no curl needed).
 set -euo pipefail
 
 SYNAPSE_VERSION=1.163.2
+# experimental_features.msc3861 (OAuth 2.0 delegation to any OpenID provider) was removed in 1.157.
+SYNAPSE_OAUTH_VERSION=1.156.0
+SYNAPSE_AUTH="${SYNAPSE_AUTH:-password}"
+case "$SYNAPSE_AUTH" in
+  password|sso) ;;
+  oauth) SYNAPSE_VERSION="$SYNAPSE_OAUTH_VERSION" ;;
+  *) echo "synapse.sh: SYNAPSE_AUTH must be password, oauth or sso, not $SYNAPSE_AUTH" >&2; exit 2 ;;
+esac
 CACHE_ROOT="${VESTIBULE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vestibule-dev}"
 VENV="$CACHE_ROOT/synapse-$SYNAPSE_VERSION"
 MARKER="$VENV/.vestibule-install-complete"
+# Set once the venv also has the `oidc` extra (authlib), needed by SYNAPSE_AUTH=oauth|sso only.
+OIDC_EXTRA_MARKER="$VENV/.vestibule-oidc-extra-complete"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TEMPLATE_DIR="$SCRIPT_DIR/../tests/support/synapse"
 START_TIMEOUT="${SYNAPSE_START_TIMEOUT:-60}"
@@ -34,7 +58,7 @@ die() { echo "synapse.sh: $*" >&2; exit 1; }
 log() { echo "synapse.sh: $*" >&2; }
 
 usage() {
-  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -57,8 +81,13 @@ ensure_venv_module() {
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || die "python3 venv module still unavailable"
 }
 
+venv_ready() {
+  [ -f "$MARKER" ] && [ -x "$VENV/bin/python" ] || return 1
+  [ "$SYNAPSE_AUTH" = password ] || [ -f "$OIDC_EXTRA_MARKER" ]
+}
+
 cmd_install() {
-  if [ -f "$MARKER" ] && [ -x "$VENV/bin/python" ]; then
+  if venv_ready; then
     echo "$VENV"
     return
   fi
@@ -66,20 +95,32 @@ cmd_install() {
   # Serialise concurrent installs (several test binaries may call `start` at once).
   exec 9>"$CACHE_ROOT/.synapse-$SYNAPSE_VERSION.lock"
   if command -v flock >/dev/null 2>&1; then flock 9; fi
-  if [ -f "$MARKER" ] && [ -x "$VENV/bin/python" ]; then
+  if venv_ready; then
     exec 9>&-
     echo "$VENV"
     return
   fi
-  python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
-    || die "matrix-synapse $SYNAPSE_VERSION needs python3 >= 3.10 (found $(python3 --version 2>&1))"
-  ensure_venv_module
-  log "installing matrix-synapse==$SYNAPSE_VERSION into $VENV"
-  rm -rf "$VENV"   # a half-finished install (no marker) is redone from scratch
-  python3 -m venv "$VENV" >&2
-  "$VENV/bin/python" -m pip install --quiet "matrix-synapse==$SYNAPSE_VERSION" >&2
-  "$VENV/bin/python" -c 'import synapse.app.homeserver' >&2
-  date -u +%FT%TZ >"$MARKER"
+  local requirement="matrix-synapse==$SYNAPSE_VERSION"
+  [ "$SYNAPSE_AUTH" = password ] || requirement="matrix-synapse[oidc]==$SYNAPSE_VERSION"
+  if [ -f "$MARKER" ] && [ -x "$VENV/bin/python" ]; then
+    # A complete venv that lacks the extra: add it in place (servers running from it keep running).
+    log "adding the oidc extra (authlib) to $VENV"
+    "$VENV/bin/python" -m pip install --quiet "$requirement" >&2
+  else
+    python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+      || die "matrix-synapse $SYNAPSE_VERSION needs python3 >= 3.10 (found $(python3 --version 2>&1))"
+    ensure_venv_module
+    log "installing $requirement into $VENV"
+    rm -rf "$VENV"   # a half-finished install (no marker) is redone from scratch
+    python3 -m venv "$VENV" >&2
+    "$VENV/bin/python" -m pip install --quiet "$requirement" >&2
+    "$VENV/bin/python" -c 'import synapse.app.homeserver' >&2
+    date -u +%FT%TZ >"$MARKER"
+  fi
+  if [ "$SYNAPSE_AUTH" != password ]; then
+    "$VENV/bin/python" -c 'import authlib' >&2
+    date -u +%FT%TZ >"$OIDC_EXTRA_MARKER"
+  fi
   exec 9>&-
   echo "$VENV"
 }
@@ -142,11 +183,50 @@ write_config() {
   #    host differ (and "localhost" may resolve to ::1 first), which only adds confusion.
   case "$dir" in *'"'*|*'\'*) die "DIR must not contain quotes or backslashes: $dir" ;; esac
   local d="${dir//&/\\&}"; d="${d//|/\\|}"   # escape for the sed replacement
+  if [ "$SYNAPSE_AUTH" != password ]; then
+    write_auth_config "$dir" "$sn" "$port" "$d"
+    sed -e "s|@DIR@|$d|g" "$TEMPLATE_DIR/log.config.in" >"$dir/log.config"
+    return
+  fi
   sed -e "s|@SERVER_NAME@|$sn|g" \
       -e "s|@PORT@|$port|g" \
       -e "s|@DIR@|$d|g" \
       "$TEMPLATE_DIR/homeserver.yaml.in" >"$dir/homeserver.yaml"
   sed -e "s|@DIR@|$d|g" "$TEMPLATE_DIR/log.config.in" >"$dir/log.config"
+}
+
+# The config of SYNAPSE_AUTH=oauth|sso: homeserver-oauth.yaml.in, or homeserver.yaml.in followed by
+# homeserver-sso.yaml.in; the OIDC_* values (defaults: those of scripts/oidc.sh) substituted.
+write_auth_config() {
+  local dir="$1" sn="$2" port="$3" d="$4"
+  [ -n "${OIDC_ISSUER:-}" ] || die "SYNAPSE_AUTH=$SYNAPSE_AUTH needs OIDC_ISSUER (the URL scripts/oidc.sh start printed)"
+  local issuer="${OIDC_ISSUER%/}"
+  local -a subst=(
+    -e "s|@SERVER_NAME@|$sn|g" -e "s|@PORT@|$port|g" -e "s|@DIR@|$d|g"
+  )
+  local name value
+  for name in OIDC_ISSUER OIDC_CLIENT_ID OIDC_CLIENT_SECRET OIDC_ADMIN_TOKEN \
+              OIDC_SSO_CLIENT_ID OIDC_SSO_CLIENT_SECRET OIDC_IDP_ID OIDC_IDP_NAME; do
+    case "$name" in
+      OIDC_ISSUER) value="$issuer" ;;
+      OIDC_CLIENT_ID) value="${OIDC_CLIENT_ID:-synapse-msc3861}" ;;
+      OIDC_CLIENT_SECRET) value="${OIDC_CLIENT_SECRET:-vestibule-test-msc3861-secret}" ;;
+      OIDC_ADMIN_TOKEN) value="${OIDC_ADMIN_TOKEN:-vestibule-test-admin-token}" ;;
+      OIDC_SSO_CLIENT_ID) value="${OIDC_SSO_CLIENT_ID:-synapse-sso}" ;;
+      OIDC_SSO_CLIENT_SECRET) value="${OIDC_SSO_CLIENT_SECRET:-vestibule-test-sso-secret}" ;;
+      OIDC_IDP_ID) value="${OIDC_IDP_ID:-vestibule}" ;;
+      OIDC_IDP_NAME) value="${OIDC_IDP_NAME:-Vestibule test provider}" ;;
+    esac
+    case "$value" in *'"'*|*'\'*|*$'\n'*) die "$name must not contain quotes, backslashes or newlines" ;; esac
+    value="${value//&/\\&}"; value="${value//|/\\|}"
+    subst+=(-e "s|@$name@|$value|g")
+  done
+  if [ "$SYNAPSE_AUTH" = oauth ]; then
+    sed "${subst[@]}" "$TEMPLATE_DIR/homeserver-oauth.yaml.in" >"$dir/homeserver.yaml"
+  else
+    cat "$TEMPLATE_DIR/homeserver.yaml.in" "$TEMPLATE_DIR/homeserver-sso.yaml.in" \
+      | sed "${subst[@]}" >"$dir/homeserver.yaml"
+  fi
 }
 
 # ------------------------------------------------------------------------------------------------- start
@@ -183,8 +263,10 @@ cmd_start() {
     if [ -f "$dir/homeserver.db" ] && [ -n "$old_port" ] && [ "$old_port" != "$port" ]; then
       die "$dir holds a database for server_name 127.0.0.1:$old_port; cannot start it on port $port"
     fi
-    if [ "$old_port" = "$port" ]; then
+    if [ "$old_port" = "$port" ] && [ "$SYNAPSE_AUTH" = password ]; then
       log "reusing existing config in $dir (port $port)"
+    elif [ "$old_port" = "$port" ]; then
+      write_config "$dir" "$port"
     else
       [ ! -f "$dir/homeserver.yaml" ] || log "config in $dir is for another port; rewriting it for $port"
       write_config "$dir" "$port"
