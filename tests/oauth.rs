@@ -233,3 +233,103 @@ async fn single_sign_on_signs_in_through_the_provider() {
     assert_eq!(whoami(&servers.hs_url, token).await, 401);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// The self-signing key of `user` and the keys that signed `device`, as `/keys/query` answers.
+async fn signatures_of(asker: &support::TestUser, device: &str) -> (String, Vec<String>) {
+    let hs = &support::homeserver().url;
+    let user = asker.user_id.as_str();
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{hs}/_matrix/client/v3/keys/query"))
+        .bearer_auth(asker.client.access_token().unwrap())
+        .json(&serde_json::json!({ "device_keys": { user: [] } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let self_signing = answer["self_signing_keys"][user]["keys"]
+        .as_object()
+        .and_then(|keys| keys.keys().next().cloned())
+        .unwrap_or_default();
+    let signed_by = answer["device_keys"][user][device]["signatures"][user]
+        .as_object()
+        .map(|s| s.keys().cloned().collect())
+        .unwrap_or_default();
+    (self_signing, signed_by)
+}
+
+fn login_with_password(data: &Path, user: &support::TestUser) -> String {
+    let mut child = vestibule(data)
+        .args(["login", &support::homeserver().url, user.user_id.as_str()])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{}", user.password).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "login: {}", text(&out.stderr));
+    secret(data)["session"]["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn verify(data: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = vestibule(data)
+        .arg("verify")
+        .args(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    write!(child.stdin.take().unwrap(), "{stdin}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_session_is_verified_with_the_recovery_key_the_first_set_up() {
+    let hs = support::homeserver();
+    let bob = hs.register("bob").await;
+    let (first, second) = (data_dir("trust-a"), data_dir("trust-b"));
+    login_with_password(&first, &bob);
+    let out = verify(&first, &["--set-up"], "");
+    assert!(out.status.success(), "set up: {}", text(&out.stderr));
+    let key = text(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Recovery key: ").map(str::to_owned))
+        .expect("the recovery key is printed once");
+    assert!(text(&out.stdout).contains("This session is verified."));
+
+    let device = login_with_password(&second, &bob);
+    let (self_signing, signed_by) = signatures_of(&bob, &device).await;
+    assert!(
+        !self_signing.is_empty(),
+        "the account has cross-signing now"
+    );
+    assert!(
+        !signed_by.contains(&self_signing),
+        "not verified before the key"
+    );
+
+    let wrong = verify(&second, &[], "EsTc notA realKey\n");
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        text(&wrong.stderr).contains("does not open this account's secret storage"),
+        "{}",
+        text(&wrong.stderr)
+    );
+    let out = verify(&second, &[], &format!("{key}\n"));
+    assert!(out.status.success(), "verify: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("This session is verified."));
+    let (_, signed_by) = signatures_of(&bob, &device).await;
+    assert!(
+        signed_by.contains(&self_signing),
+        "the device is signed by the account's self-signing key: {signed_by:?}"
+    );
+    let again = verify(&second, &[], &format!("{key}\n"));
+    assert!(text(&again.stdout).contains("already verified"));
+    for dir in [first, second] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -162,6 +162,8 @@ fi"#;
         .stderr(Stdio::null())
         .process_group(0)
         .spawn()
+        // Never waited for: it outlives us and is reaped by init.
+        .map(drop)
         .expect("sh runs the watchdog");
 }
 
