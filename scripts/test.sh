@@ -10,6 +10,12 @@ ensure_debian_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 echo "== homeserver for the integration tests" >&2
 # Synapse in a venv cached outside the checkout; each test binary starts its own on loopback.
 scripts/synapse.sh install >/dev/null
+echo "== sign-in servers for the OAuth 2.0 and single sign-on tests" >&2
+# An OpenID provider (npm oidc-provider on Node 22), Synapse 1.156 delegating auth to it, and the
+# oidc extra for single sign-on; all cached outside the checkout like the venv above.
+scripts/oidc.sh install >/dev/null
+SYNAPSE_AUTH=oauth scripts/synapse.sh install >/dev/null
+SYNAPSE_AUTH=sso scripts/synapse.sh install >/dev/null
 
 echo "== format" >&2
 cargo fmt --all -- --check
