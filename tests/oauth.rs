@@ -333,3 +333,97 @@ async fn a_second_session_is_verified_with_the_recovery_key_the_first_set_up() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// The loopback port a sign-in address sends the browser back to.
+fn redirect_port(url: &str) -> u16 {
+    let url = url::Url::parse(url).unwrap();
+    let back = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| url::Url::parse(&v).unwrap())
+        .unwrap();
+    back.port().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_asks_servers_how_they_sign_in_and_a_browser_sign_in_is_cancelled_or_times_out()
+{
+    use support::app::{App, data_root};
+    use vestibule::config::Settings;
+    use vestibule::matrix::{Command, LoginMethods, Update};
+    let servers = oauth_servers();
+    let hs = servers.hs_url.clone();
+    let mut app = App::spawned_configured(data_root(), Settings::default(), |c| {
+        c.browser_login_timeout = Duration::from_secs(3);
+    });
+    app.expect("the login prompt", |u| matches!(u, Update::NeedsLogin).then_some(()))
+        .await;
+    let methods = async |app: &mut App, homeserver: &str| {
+        app.send(Command::LoginMethods {
+            homeserver: homeserver.to_owned(),
+        });
+        app.expect("the sign-in methods", |u| match u {
+            Update::LoginMethods { methods, .. } => Some(methods.clone()),
+            _ => None,
+        })
+        .await
+    };
+    let oauth = methods(&mut app, &hs).await;
+    assert!(oauth.oauth && !oauth.password, "{oauth:?}");
+    let password = methods(&mut app, &support::homeserver().url).await;
+    assert_eq!(
+        password,
+        LoginMethods {
+            password: true,
+            ..LoginMethods::default()
+        }
+    );
+
+    let start = async |app: &mut App| {
+        app.send(Command::LoginInBrowser {
+            homeserver: hs.clone(),
+            provider: None,
+        });
+        app.expect("the address to open", |u| match u {
+            Update::BrowserLogin { url } => Some(url.clone()),
+            _ => None,
+        })
+        .await
+    };
+    let failed = async |app: &mut App| {
+        app.expect("the sign-in to fail", |u| match u {
+            Update::LoginFailed { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .await
+    };
+    // Cancelled: the sentence, and the loopback redirect is closed.
+    let url = start(&mut app).await;
+    let port = redirect_port(&url);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    app.send(Command::CancelLogin);
+    assert_eq!(failed(&mut app).await, "Sign-in cancelled.");
+    wait_for("the redirect server to close", Duration::from_secs(10), async || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    // Nobody finishes it: it times out and says so.
+    start(&mut app).await;
+    assert_eq!(
+        failed(&mut app).await,
+        "The sign-in in the browser was not finished in time; try again."
+    );
+    // Finished: signed in.
+    let url = start(&mut app).await;
+    play_browser(&url, ALICE).await;
+    let user = app
+        .expect("the sign-in", |u| match u {
+            Update::SignedIn { user_id, .. } => Some(user_id.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(user.starts_with("@alice:"), "{user}");
+    app.quit().await;
+}

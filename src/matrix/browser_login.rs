@@ -184,12 +184,7 @@ impl BrowserLogin<'_> {
     async fn wait<F: IntoFuture>(&self, redirected: F) -> Result<F::Output, String> {
         tokio::time::timeout(self.timeout, redirected)
             .await
-            .map_err(|_| {
-                format!(
-                    "Nobody finished signing in in the browser within {} minutes; try again.",
-                    self.timeout.as_secs().div_ceil(60)
-                )
-            })
+            .map_err(|_| "The sign-in in the browser was not finished in time; try again.".to_owned())
     }
 
     /// How Vestibule registers with the server: a native application with a loopback

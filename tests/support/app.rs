@@ -99,6 +99,15 @@ impl App {
 
     /// A worker on `root` as it starts, before any update is read.
     pub fn spawned(root: PathBuf, settings: Settings) -> Self {
+        Self::spawned_configured(root, settings, |_| {})
+    }
+
+    /// [`App::spawned`], with the worker's config changed by `adjust` first.
+    pub fn spawned_configured(
+        root: PathBuf,
+        settings: Settings,
+        adjust: impl FnOnce(&mut WorkerConfig),
+    ) -> Self {
         // `RUST_LOG=vestibule=debug` shows the worker's decisions beside a failing test.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -112,6 +121,7 @@ impl App {
             SecretStoreKind::File,
         );
         config.sync_timeout = Duration::from_secs(5);
+        adjust(&mut config);
         let handle = matrix::spawn(config, Arc::new(|| {}));
         Self {
             commands: handle.commands,
