@@ -27,6 +27,7 @@ use crate::ui::rooms::{ordered_rooms, room_list_ui};
 use crate::ui::settings::{SettingsAction, SettingsContext, settings_ui};
 use crate::ui::space;
 use crate::ui::status::{StatusAction, banners_ui, status_ui};
+use crate::ui::trust::{TrustAction, trust_ui};
 use crate::wording::elapsed_changes_in_ms;
 
 /// How long Quit waits for the worker to leave its calls before the window closes anyway.
@@ -216,6 +217,11 @@ impl VestibuleApp {
                 self.room_list(ui, now_ms);
             });
         egui::CentralPanel::default().show(ui, |ui| {
+            match trust_ui(ui, self.model.trust_view_mut()) {
+                Some(TrustAction::Recover(key)) => self.send(Command::Recover { key }),
+                Some(TrustAction::SetUp) => self.send(Command::SetUpRecovery),
+                None => {}
+            }
             if self.model.settings_open() {
                 self.settings_panel(ui);
                 return;

@@ -5,12 +5,15 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::config::Settings;
-use crate::matrix::{Connection, FocusInfo, FocusSource, Profile, RingAlert, RoomLobby, Update};
+use crate::matrix::{
+    Connection, FocusInfo, FocusSource, Profile, RingAlert, RoomLobby, SessionTrust, Update,
+};
 use crate::rtc::ring::{IncomingCall, StopReason};
 use crate::ui::login::LoginForm;
 use crate::ui::rooms::ordered_rooms;
 use crate::ui::settings::SettingsView;
 use crate::ui::status::Banner;
+use crate::ui::trust::TrustView;
 
 /// Which screen the window shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +35,8 @@ pub struct Model {
     screen: Screen,
     /// The sign-in form.
     login: LoginForm,
+    /// The session's trust and its forms.
+    trust: TrustView,
     /// An address to open in the browser.
     to_open: Option<String>,
     /// Bring the window to the front.
@@ -88,6 +93,7 @@ impl Model {
             login: LoginForm::default(),
             to_open: None,
             raise: false,
+            trust: TrustView::default(),
             account: None,
             connection: None,
             rooms: Vec::new(),
@@ -150,10 +156,23 @@ impl Model {
             }
             Update::Profiles { profiles, .. } => self.profiles_arrived(profiles),
             Update::Notice { message } => self.banner(message, false),
-            Update::Error { message, .. } => self.banner(message, true),
+            Update::Error {
+                message, command, ..
+            } => {
+                if matches!(command.as_deref(), Some("verify" | "set_up_recovery")) {
+                    self.trust.busy = false;
+                }
+                self.banner(message, true);
+            }
             Update::Fatal { message } => self.screen = Screen::Fatal(message),
             Update::Stopped => self.worker_stopped = true,
             Update::RingDecision { .. } => {}
+            Update::Trust { trust } => {
+                self.trust.trust = Some(trust);
+                self.trust.busy = false;
+                self.trust.entering_key &= trust != SessionTrust::Verified;
+            }
+            Update::RecoveryKey { key } => self.trust.new_key = Some(key.0),
         }
     }
 
@@ -329,6 +348,11 @@ impl Model {
     /// and egui's text fields need `&mut String`. Nothing else of the model is lent out.
     pub fn login_form_mut(&mut self) -> &mut LoginForm {
         &mut self.login
+    }
+
+    /// The session's trust area, for its view.
+    pub fn trust_view_mut(&mut self) -> &mut TrustView {
+        &mut self.trust
     }
 
     /// The address a sign-in wants opened in the browser, once.

@@ -311,6 +311,8 @@ impl WatchEncoder {
             | Update::LoginFailed { .. }
             | Update::LoginMethods { .. }
             | Update::BrowserLogin { .. }
+            | Update::Trust { .. }
+            | Update::RecoveryKey { .. }
             | Update::SignedOut
             | Update::StoredRooms { .. }
             | Update::FocusChecked { .. }

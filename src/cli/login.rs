@@ -1,9 +1,10 @@
-//! `vestibule login` and `logout`: a password, or the browser (OAuth 2.0 or single sign-on)
-//! with the address printed when no browser can be opened.
+//! `vestibule login`, `logout` and `verify`: a password, or the browser (OAuth 2.0 or single
+//! sign-on) with the address printed when no browser can be opened; the session verified with
+//! the recovery key.
 
 use super::CliSession;
 use super::inert::inert;
-use crate::matrix::{Command, Update};
+use crate::matrix::{Command, SessionTrust, Update};
 
 /// How `login` signs in.
 pub(super) enum LoginWay {
@@ -49,6 +50,55 @@ impl CliSession {
                 Update::BrowserLogin { url } => open_browser(url).await,
                 Update::LoginFailed { reason } => return Err(reason),
                 _ => {}
+            }
+        }
+    }
+
+    /// Verifies this session with `key`, or sets recovery up (`set_up`) and prints its key.
+    pub(super) async fn verify(&mut self, set_up: bool, key: Option<String>) -> Result<(), String> {
+        self.signed_in().await?;
+        // What the account said at sign-in comes first: only what follows answers us.
+        let trust = self.trust().await?;
+        if trust == SessionTrust::Verified && !set_up {
+            println!("This session is already verified.");
+            return Ok(());
+        }
+        self.send(match key {
+            Some(key) if !set_up => Command::Recover { key },
+            _ => Command::SetUpRecovery,
+        });
+        loop {
+            match self.next().await? {
+                Update::RecoveryKey { key } => {
+                    println!("Recovery key: {}", key.0);
+                    eprintln!(
+                        "Save this recovery key somewhere safe (a password manager): it verifies your other sessions and opens your key backup. It is not shown again."
+                    );
+                }
+                Update::Trust {
+                    trust: SessionTrust::Verified,
+                } => {
+                    println!("This session is verified.");
+                    return Ok(());
+                }
+                Update::Trust { .. } => {
+                    return Err("The recovery key was taken, but this session is still not verified; verify it from another of your sessions.".into());
+                }
+                Update::Error {
+                    message, command, ..
+                } if matches!(command.as_deref(), Some("verify" | "set_up_recovery")) => {
+                    return Err(message);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The next word on this session's trust.
+    async fn trust(&mut self) -> Result<SessionTrust, String> {
+        loop {
+            if let Update::Trust { trust } = self.next().await? {
+                return Ok(trust);
             }
         }
     }

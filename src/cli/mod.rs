@@ -90,6 +90,13 @@ pub enum Cmd {
     },
     /// Sign out and remove every local trace of the account.
     Logout,
+    /// Verify this session with the account's recovery key (or passphrase), read from stdin
+    /// when it is not a terminal, else prompted; it also opens the key backup.
+    Verify {
+        /// Set verification up for an account that has none, and print its new recovery key.
+        #[arg(long)]
+        set_up: bool,
+    },
     /// Sync once and print every joined room's call lobby.
     Lobbies {
         /// One JSON object instead of text.
@@ -184,6 +191,7 @@ impl Cmd {
         match self {
             Self::Login { .. } => "login",
             Self::Logout => "logout",
+            Self::Verify { .. } => "verify",
             Self::Lobbies { .. } => "lobbies",
             Self::Watch { .. } => "watch",
             Self::Join { .. } => "join",
@@ -209,7 +217,11 @@ impl Cmd {
     fn may_attach(&self) -> bool {
         !matches!(
             self,
-            Self::Login { .. } | Self::Logout | Self::TestRing { .. } | Self::Inspect { .. }
+            Self::Login { .. }
+                | Self::Logout
+                | Self::Verify { .. }
+                | Self::TestRing { .. }
+                | Self::Inspect { .. }
         )
     }
 
@@ -246,12 +258,14 @@ fn run_command(profile: &str, cmd: Cmd) -> Result<(), String> {
         eprintln!("{warning}");
     }
     let secret_store = SecretStoreKind::from_env().map_err(|e| e.to_string())?;
-    let password = match &cmd {
+    // The password or recovery key, read before anything starts (a prompt needs the terminal).
+    let secret = match &cmd {
         Cmd::Login {
             user: Some(user),
             browser: false,
             ..
         } => Some(read_password(user)?),
+        Cmd::Verify { set_up: false } => Some(read_secret("Recovery key: ", "recovery key")?),
         _ => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -276,7 +290,7 @@ fn run_command(profile: &str, cmd: Cmd) -> Result<(), String> {
             return (attached::drive(instance, cmd, interrupts).await, false);
         }
         let config = WorkerConfig::new(paths, settings, Arc::new(SilentRinger), secret_store);
-        session(cmd, password, config, interrupts).await
+        session(cmd, secret, config, interrupts).await
     });
     if cut_short {
         // The worker may be inside a blocking call (the store): do not wait for it.
@@ -296,7 +310,7 @@ const CUT_SHORT: &str = "Interrupted again: stopped without waiting to leave cal
 /// attach to it.
 async fn session(
     cmd: Cmd,
-    password: Option<String>,
+    secret: Option<String>,
     mut config: WorkerConfig,
     mut interrupts: Interrupts,
 ) -> (Result<(), String>, bool) {
@@ -335,7 +349,7 @@ async fn session(
     };
     let mut first = interrupts.clone();
     let (result, interrupted) = tokio::select! {
-        result = session.drive(cmd, password) => (result, false),
+        result = session.drive(cmd, secret) => (result, false),
         () = first.reached(1) => {
             let result = if runs_until_interrupted { Ok(()) } else { Err("Interrupted.".into()) };
             (result, true)
@@ -423,7 +437,7 @@ impl CliSession {
         }
     }
 
-    async fn drive(&mut self, cmd: Cmd, password: Option<String>) -> Result<(), String> {
+    async fn drive(&mut self, cmd: Cmd, secret: Option<String>) -> Result<(), String> {
         match cmd {
             Cmd::Login {
                 homeserver,
@@ -432,7 +446,7 @@ impl CliSession {
                 provider,
                 ..
             } => {
-                let way = match (user, password) {
+                let way = match (user, secret) {
                     (Some(user), Some(password)) if !browser => {
                         LoginWay::Password { user, password }
                     }
@@ -441,6 +455,7 @@ impl CliSession {
                 self.login(homeserver, way).await
             }
             Cmd::Logout => self.logout().await,
+            Cmd::Verify { set_up } => self.verify(set_up, secret).await,
             Cmd::Lobbies { json } => {
                 self.signed_in().await?;
                 let rooms = self.first_rooms().await?;
@@ -642,20 +657,25 @@ impl CliSession {
 }
 
 fn read_password(user: &str) -> Result<String, String> {
+    read_secret(&format!("Password for {user}: "), "password")
+}
+
+/// A secret from stdin's first line, or prompted without echo on a terminal.
+fn read_secret(prompt: &str, what: &str) -> Result<String, String> {
     let stdin = std::io::stdin();
-    let password = if stdin.is_terminal() {
-        rpassword::prompt_password(format!("Password for {user}: "))
-            .map_err(|e| format!("Could not read the password: {e}."))?
+    let secret = if stdin.is_terminal() {
+        rpassword::prompt_password(prompt)
+            .map_err(|e| format!("Could not read the {what}: {e}."))?
     } else {
         let mut s = String::new();
         stdin
             .lock()
             .read_to_string(&mut s)
-            .map_err(|e| format!("Could not read the password: {e}."))?;
+            .map_err(|e| format!("Could not read the {what}: {e}."))?;
         s.lines().next().unwrap_or_default().to_owned()
     };
-    if password.is_empty() {
-        return Err("No password was given.".into());
+    if secret.trim().is_empty() {
+        return Err(format!("No {what} was given."));
     }
-    Ok(password)
+    Ok(secret)
 }

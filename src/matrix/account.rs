@@ -303,6 +303,7 @@ impl Worker {
             rooms: self.rooms.sorted_snapshots(),
         });
         self.start_discovery(client.clone(), true);
+        self.check_trust(client.clone());
         self.out.send(Update::Connection {
             connection: Connection::Syncing,
         });

@@ -7,7 +7,7 @@
 //! (joining and leaving, power levels), `ringing` (ring effects, answer, decline, our rings),
 //! `foci` (discovery and the health check), `lock` (one process per profile), `session` (the
 //! SDK client's sign-in, restore and sign-out), `browser_login` (OAuth 2.0 and single sign-on in
-//! the browser) and `error` (sentences for what went wrong).
+//! the browser), `verification` (recovery and the session's trust) and `error` (sentences for what went wrong).
 
 mod account;
 mod browser_login;
@@ -20,12 +20,14 @@ mod rooms;
 pub mod session;
 mod sync;
 mod types;
+mod verification;
 mod worker;
 
 pub use crate::ring::RingAlert;
 pub use crate::rtc::focus_list::{FocusInfo, FocusSource};
 pub use error::WorkerError;
 pub use types::{
-    Command, Connection, IdentityProvider, LoginMethods, OwnCallState, Profile, RoomLobby, Update,
+    Command, Concealed, Connection, IdentityProvider, LoginMethods, OwnCallState, Profile,
+    RoomLobby, SessionTrust, Update,
 };
 pub use worker::{Waker, WorkerConfig, WorkerHandle, spawn};

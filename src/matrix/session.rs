@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::RequestConfig;
+use matrix_sdk::encryption::{BackupDownloadStrategy, EncryptionSettings};
 use matrix_sdk::{AuthSession, Client, SessionChange};
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -39,7 +40,14 @@ async fn build_client(
     // OAuth 2.0 access tokens are short-lived: the SDK refreshes them when the server says one
     // expired, and the account saves the new ones. A password session has no refresh token and
     // ends as before.
-    let builder = Client::builder().handle_refresh_tokens();
+    let builder = Client::builder()
+        .handle_refresh_tokens()
+        // A session verified with the recovery key fetches the room keys it lacks from the
+        // backup, so rings in encrypted rooms sent before it existed still decrypt.
+        .with_encryption_settings(EncryptionSettings {
+            backup_download_strategy: BackupDownloadStrategy::AfterDecryptionFailure,
+            ..EncryptionSettings::default()
+        });
     let builder = if discover {
         builder.server_name_or_homeserver_url(homeserver)
     } else {

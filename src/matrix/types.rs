@@ -44,6 +44,15 @@ pub enum Command {
     },
     /// Give up a sign-in in the browser that is under way.
     CancelLogin,
+    /// Verify this session with the account's recovery key (or passphrase), which also opens
+    /// the key backup; answered by [`Update::Trust`] or an error.
+    Recover {
+        /// The recovery key or passphrase; never logged.
+        key: String,
+    },
+    /// Set up recovery for an account that has none: its cross-signing identity and key
+    /// backup, sealed by a new recovery key ([`Update::RecoveryKey`]).
+    SetUpRecovery,
     /// Sign out: invalidate the token and remove every local trace of the account.
     Logout,
     /// Join a room's call, optionally ringing or notifying the room.
@@ -109,6 +118,8 @@ impl Command {
             Self::LoginMethods { .. } => "login_methods",
             Self::LoginInBrowser { .. } => "login_in_browser",
             Self::CancelLogin => "cancel_login",
+            Self::Recover { .. } => "verify",
+            Self::SetUpRecovery => "set_up_recovery",
             Self::Logout => "logout",
             Self::Join { .. } => "join",
             Self::Ring { .. } => "ring",
@@ -174,6 +185,8 @@ impl fmt::Debug for Command {
                 .field("provider", provider)
                 .finish(),
             Self::CancelLogin => f.write_str("CancelLogin"),
+            Self::Recover { .. } => f.write_str("Recover { .. }"),
+            Self::SetUpRecovery => f.write_str("SetUpRecovery"),
             Self::Logout => f.write_str("Logout"),
             Self::Join {
                 room,
@@ -298,6 +311,29 @@ impl fmt::Debug for Profile {
     }
 }
 
+/// A secret that travels in an update: its `Debug` never shows it (updates reach debug logs).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Concealed(pub String);
+
+impl fmt::Debug for Concealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<concealed>")
+    }
+}
+
+/// Whether this session is trusted by the rest of the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionTrust {
+    /// The account's self-signing key signed this session: other clients trust it.
+    Verified,
+    /// The account has a cross-signing identity; this session is not signed by it yet.
+    Unverified,
+    /// The account has no cross-signing identity: there is nothing to verify against.
+    NoCrossSigning,
+}
+
 /// How a homeserver signs people in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginMethods {
@@ -352,6 +388,16 @@ pub enum Update {
     BrowserLogin {
         /// The authorization (OAuth 2.0) or single sign-on address.
         url: String,
+    },
+    /// Whether this session is trusted by the account (cross-signed by its owner).
+    Trust {
+        /// What the account and this session have.
+        trust: SessionTrust,
+    },
+    /// Recovery was set up: the person must save this key now, it is not shown again.
+    RecoveryKey {
+        /// The recovery key.
+        key: Concealed,
     },
     /// Signing in failed.
     LoginFailed {

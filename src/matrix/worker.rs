@@ -147,6 +147,8 @@ pub(super) enum Internal {
     SessionEnded { soft_logout: bool },
     /// A sign-in, restore or discovery beside the loop finished.
     Account(AccountEvent),
+    /// A verification step beside the loop finished.
+    Trust(super::verification::TrustEvent),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -283,6 +285,8 @@ impl Worker {
                 self.cancel_login();
                 Ok(())
             }
+            Command::Recover { key } => self.start_recover(key),
+            Command::SetUpRecovery => self.start_set_up_recovery(),
             Command::Logout => match self.account {
                 Some(_) => {
                     self.begin_stop(Stopping::Logout);
@@ -356,6 +360,7 @@ impl Worker {
             }
             Internal::SessionEnded { soft_logout } => self.session_ended(soft_logout).await,
             Internal::Account(event) => self.on_account_event(event).await,
+            Internal::Trust(event) => self.on_trust_event(event),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod login;
 pub mod rooms;
 pub mod settings;
 pub mod status;
+pub mod trust;
 
 use egui::{Color32, Ui, Vec2};
 

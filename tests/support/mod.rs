@@ -16,6 +16,7 @@ pub mod app;
 pub mod calls;
 pub mod desktop;
 pub mod figures;
+pub mod oidc;
 pub mod proxy;
 pub mod scripted;
 

@@ -11,8 +11,8 @@ use vestibule::app::VestibuleApp;
 use crate::support::scripted::Scripted;
 use vestibule::config::Settings;
 use vestibule::matrix::{
-    Command, Connection, FocusInfo, FocusSource, IdentityProvider, LoginMethods, OwnCallState,
-    Profile, RingAlert, RoomLobby, Update,
+    Command, Concealed, Connection, FocusInfo, FocusSource, IdentityProvider, LoginMethods,
+    OwnCallState, Profile, RingAlert, RoomLobby, SessionTrust, Update,
 };
 use vestibule::rtc::membership::WireForm;
 use vestibule::rtc::ring::{IncomingCall, NotifyKind, StopReason};
@@ -670,4 +670,63 @@ fn a_server_with_no_way_in_we_know_is_said_so() {
     });
     assert!(w.has("offers no way of signing in that Vestibule knows"));
     assert!(!w.has("Password"));
+}
+
+#[test]
+fn an_unverified_session_is_said_calmly_and_verifies_with_the_recovery_key() {
+    let mut w = Window::open("trust");
+    w.signed_in(Vec::new());
+    assert!(
+        !w.has("not verified"),
+        "nothing is said before the account answers"
+    );
+    w.update(Update::Trust {
+        trust: SessionTrust::Unverified,
+    });
+    assert!(w.has("This session is not verified"));
+    w.harness.get_by_label("Verify with recovery key").click();
+    w.harness.run();
+    w.harness.get_by_label("Recovery key").focus();
+    w.harness
+        .get_by_label("Recovery key")
+        .type_text("EsT1 abcd");
+    w.harness.run();
+    w.harness.get_by_label("Verify").click();
+    w.harness.run_steps(3);
+    let sent = w.commands();
+    assert!(
+        matches!(sent.as_slice(), [Command::Recover { key }] if key == "EsT1 abcd"),
+        "{sent:?}"
+    );
+    w.update(Update::Trust {
+        trust: SessionTrust::Verified,
+    });
+    assert!(!w.has("This session is not verified"));
+}
+
+#[test]
+fn setting_up_verification_shows_the_new_key_once() {
+    let mut w = Window::open("trust-set-up");
+    w.signed_in(Vec::new());
+    w.update(Update::Trust {
+        trust: SessionTrust::NoCrossSigning,
+    });
+    w.harness.get_by_label("Set up verification").click();
+    w.harness.run_steps(3);
+    assert!(matches!(w.commands().as_slice(), [Command::SetUpRecovery]));
+    w.update(Update::RecoveryKey {
+        key: Concealed("EsTz 1234 5678".into()),
+    });
+    assert!(w.has("EsTz 1234 5678"));
+    w.update(Update::Trust {
+        trust: SessionTrust::Verified,
+    });
+    assert!(
+        w.has("EsTz 1234 5678"),
+        "shown until the person says it is saved"
+    );
+    w.harness.get_by_label("I saved it").click();
+    w.harness.run();
+    assert!(!w.has("EsTz 1234 5678"));
+    assert!(!w.has("Save your recovery key"));
 }
