@@ -32,6 +32,15 @@
 #   The defaults of the client IDs, secrets and admin token are those of scripts/oidc.sh. With an
 #   auth mode, start always rewrites DIR/homeserver.yaml (the issuer may have moved). A DIR serves one
 #   mode: a database made by $SYNAPSE_VERSION cannot be opened by $SYNAPSE_OAUTH_VERSION.
+#   A provider over HTTPS (scripts/oidc.sh start --tls, issuer https://127.0.0.1:P): pass its CA as
+#   OIDC_CA_FILE=PROVIDER_DIR/ca.pem (`scripts/oidc.sh ca PROVIDER_DIR` prints it). Synapse is then
+#   started with SSL_CERT_FILE=OIDC_CA_FILE, which both its HTTP clients read when Synapse starts:
+#   Twisted's (platformTrust(): OpenSSL's default verify paths; metadata, SSO token and userinfo)
+#   and the Rust one of MSC3861 introspection (rustls-native-certs). It *replaces* the default CA
+#   bundle file, for the Synapse process only: Synapse trusts that CA and whatever SSL_CERT_DIR
+#   names, if set, and no longer the system's bundle (Synapse on loopback calls nobody else). With
+#   an https issuer, SSO checks the provider's metadata (no skip_verification). Synapse's own
+#   listener stays plain HTTP.
 #
 # Everything but `install` uses only python3's standard library for HTTP (no curl needed).
 set -euo pipefail
@@ -58,7 +67,8 @@ die() { echo "synapse.sh: $*" >&2; exit 1; }
 log() { echo "synapse.sh: $*" >&2; }
 
 usage() {
-  sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  # The comment block at the top of this file.
+  sed -n '2,/^[^#]/p' "${BASH_SOURCE[0]}" | sed -n 's/^# \{0,1\}//p' >&2
   exit 2
 }
 
@@ -206,9 +216,11 @@ write_auth_config() {
   )
   local name value
   for name in OIDC_ISSUER OIDC_CLIENT_ID OIDC_CLIENT_SECRET OIDC_ADMIN_TOKEN \
-              OIDC_SSO_CLIENT_ID OIDC_SSO_CLIENT_SECRET OIDC_IDP_ID OIDC_IDP_NAME; do
+              OIDC_SSO_CLIENT_ID OIDC_SSO_CLIENT_SECRET OIDC_IDP_ID OIDC_IDP_NAME OIDC_SKIP_VERIFICATION; do
     case "$name" in
       OIDC_ISSUER) value="$issuer" ;;
+      # Synapse refuses a plain-HTTP issuer unless told not to check its metadata.
+      OIDC_SKIP_VERIFICATION) case "$issuer" in https://*) value=false ;; *) value=true ;; esac ;;
       OIDC_CLIENT_ID) value="${OIDC_CLIENT_ID:-synapse-msc3861}" ;;
       OIDC_CLIENT_SECRET) value="${OIDC_CLIENT_SECRET:-vestibule-test-msc3861-secret}" ;;
       OIDC_ADMIN_TOKEN) value="${OIDC_ADMIN_TOKEN:-vestibule-test-admin-token}" ;;
@@ -251,6 +263,15 @@ cmd_start() {
 
   cmd_install >/dev/null
 
+  # The CA of an HTTPS provider (see the top of this file), for the Synapse process only.
+  local ca_file=""
+  if [ -n "${OIDC_CA_FILE:-}" ]; then
+    [ -f "$OIDC_CA_FILE" ] && [ -r "$OIDC_CA_FILE" ] || die "OIDC_CA_FILE is not a readable file: $OIDC_CA_FILE"
+    grep -q -e '-----BEGIN CERTIFICATE-----' "$OIDC_CA_FILE" \
+      || die "OIDC_CA_FILE holds no PEM certificate: $OIDC_CA_FILE"
+    ca_file="$(cd "$(dirname "$OIDC_CA_FILE")" && pwd)/$(basename "$OIDC_CA_FILE")"
+  fi
+
   local old_port=""
   [ ! -f "$dir/homeserver.yaml" ] || old_port="$(configured_port "$dir")"
   if [ -z "$port" ] && [ -f "$dir/homeserver.db" ] && [ -n "$old_port" ]; then
@@ -292,7 +313,7 @@ cmd_start() {
   local log_offset=0
   [ ! -f "$dir/homeserver.log" ] || log_offset="$(wc -c <"$dir/homeserver.log")"
   # os.setsid() in the exec'ed process itself (not setsid(1), which may fork and break the pid).
-  (cd "$dir" && exec "$py" -c '
+  (cd "$dir" && { [ -z "$ca_file" ] || export SSL_CERT_FILE="$ca_file"; } && exec "$py" -c '
 import os, sys
 try:
     os.setsid()

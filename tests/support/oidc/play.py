@@ -7,7 +7,11 @@ Rust tests, which do the browser part with reqwest: every request below is one t
                                              Synapse 1.163 (sso) in a temp dir, play both, stop them
   tests/support/oidc/play.py oauth HS_URL    play OAuth 2.0 against a running SYNAPSE_AUTH=oauth server
   tests/support/oidc/play.py sso HS_URL      play SSO against a running SYNAPSE_AUTH=sso server
+  tests/support/oidc/play.py --tls           the same over HTTPS: providers started with
+                                             scripts/oidc.sh start --tls, Synapse with OIDC_CA_FILE
   options: --user alice --password alice-password --idp vestibule --keep (keep the temp dir)
+           --ca FILE (trust this CA for https, e.g. PROVIDER_DIR/ca.pem; oauth/sso modes)
+           --tls with oauth/sso: insist on an https issuer
 
 The browser: one cookie jar for the whole sign-in, redirects followed by hand (3xx + Location,
 relative Locations resolved against the request URL) and never to the client's own loopback
@@ -60,6 +64,16 @@ OAuth 2.0 (MSC3861; Synapse 1.156.0 with SYNAPSE_AUTH=oauth, provider tests/supp
      introspection answer for 2 minutes or its expires_in, whichever is sooner: whoami with the
      revoked AT answers 401 only once that runs out (at once for an AT Synapse has not seen).
 
+TLS (--tls; the provider started with scripts/oidc.sh start --tls, Synapse with OIDC_CA_FILE)
+  The issuer is https://127.0.0.1:P and so is every URL of the metadata, as ruma's validate_urls()
+  and the oauth2 crate's revocation (ConfigurationError::InsecureUrl otherwise) want. Every request
+  to ISS above is the same over https, with a client that trusts PROVIDER_DIR/ca.pem (here an
+  ssl.SSLContext loading it; reqwest/rustls or OpenSSL: SSL_CERT_FILE=PROVIDER_DIR/ca.pem). The
+  provider's cookies are then Secure, sent over https as any cookie jar does; Synapse stays plain
+  http (its Secure cookies still need LoopbackSecureCookies). Synapse makes its own calls to ISS
+  (metadata, introspection, SSO token and userinfo) trusting the CA through SSL_CERT_FILE.
+  Step 11 (the revocation matrix-sdk's logout sends) is then exactly what matrix-sdk can send.
+
 SSO (m.login.sso; Synapse 1.163.2 with SYNAPSE_AUTH=sso, same provider)
   1. GET  HS/_matrix/client/v3/login -> flows include {"type": "m.login.sso", "identity_providers":
      [{"id": "oidc-vestibule", "name": ...}]} (and m.login.password, m.login.token)
@@ -89,6 +103,7 @@ import os
 import random
 import secrets
 import shutil
+import ssl
 import string
 import subprocess
 import sys
@@ -157,11 +172,14 @@ class Response:
 
 
 class Http:
-    """One user agent: a cookie jar (browser) or none (the app), never following redirects."""
+    """One user agent: a cookie jar (browser) or none (the app), never following redirects; over
+    https trusting the CA file ca (the test provider's) when given, else the system's roots."""
 
-    def __init__(self, cookies: bool):
+    def __init__(self, cookies: bool, ca: str | None = None):
         self.jar = http.cookiejar.CookieJar(policy=LoopbackSecureCookies()) if cookies else None
         handlers = [NoRedirect()]
+        if ca:
+            handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=ca)))
         if self.jar is not None:
             handlers.append(urllib.request.HTTPCookieProcessor(self.jar))
         self.opener = urllib.request.build_opener(*handlers)
@@ -183,6 +201,10 @@ class Http:
                 return Response(r.status, r.headers, r.read(), url)
         except urllib.error.HTTPError as e:
             return Response(e.code, e.headers, e.read(), url)
+        except urllib.error.URLError as e:
+            hint = (" (an https provider of scripts/oidc.sh start --tls: pass --ca PROVIDER_DIR/ca.pem)"
+                    if isinstance(e.reason, ssl.SSLCertVerificationError) else "")
+            raise PlayError(f"{method} {url}: {e.reason}{hint}") from None
 
     def get(self, url, **kw):
         return self.request("GET", url, **kw)
@@ -289,6 +311,15 @@ def check_metadata(meta: dict) -> None:
         raise PlayError("code_challenge_methods_supported lacks S256")
 
 
+def check_https(meta: dict) -> None:
+    """Over TLS: every URL matrix-sdk checks (ruma's validate_urls) or calls is https."""
+    keys = ("issuer", "authorization_endpoint", "token_endpoint", "revocation_endpoint",
+            "registration_endpoint", "introspection_endpoint", "userinfo_endpoint", "jwks_uri")
+    plain = {k: meta.get(k) for k in keys if not str(meta.get(k, "")).startswith("https://")}
+    if plain:
+        raise PlayError(f"not https: {plain}")
+
+
 def whoami(app: Http, hs: str, token: str) -> Response:
     return app.get(f"{hs}/_matrix/client/v3/account/whoami", token=token)
 
@@ -332,8 +363,8 @@ def oauth_sign_in(app: Http, browser: Http, meta: dict, client_id: str, user: st
     return tokens
 
 
-def play_oauth(hs: str, user: str, password: str) -> None:
-    app = Http(cookies=False)
+def play_oauth(hs: str, user: str, password: str, ca: str | None = None, tls: bool = False) -> None:
+    app = Http(cookies=False, ca=ca)
     versions = expect(app.get(f"{hs}/_matrix/client/versions"), 200, "versions").json()["versions"]
     sdk_path = ("/_matrix/client/v1/auth_metadata" if "v1.15" in versions
                 else "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata")
@@ -350,6 +381,9 @@ def play_oauth(hs: str, user: str, password: str) -> None:
     check_metadata(meta)
     issuer = meta["issuer"]
     step(f"issuer {issuer}")
+    if tls:
+        check_https(meta)
+        step("every endpoint of the metadata is https (ruma's validate_urls, the oauth2 crate)")
     r = app.get(f"{hs}/_matrix/client/v3/login")
     step(f"GET /_matrix/client/v3/login -> {r.status} (no password login under MSC3861)")
 
@@ -370,7 +404,7 @@ def play_oauth(hs: str, user: str, password: str) -> None:
     client_id = client["client_id"]
     step(f"registered native client {client_id}")
 
-    browser = Http(cookies=True)
+    browser = Http(cookies=True, ca=ca)
     step("sign-in 1 (scopes as matrix-sdk 0.18 sends them: unstable MSC2967)")
     tokens = oauth_sign_in(app, browser, meta, client_id, user, password, stable_scopes=False)
     device = tokens["device_id"]
@@ -412,7 +446,7 @@ def play_oauth(hs: str, user: str, password: str) -> None:
         "token": refreshed["access_token"], "token_type_hint": "access_token", "client_id": client_id,
     })
     expect(r, 200, "revocation")
-    step("revoked the access token")
+    step(f"revoked the access token at {meta['revocation_endpoint']}")
     revoked = expect(app.get(f"{issuer}/test/revoked"), 200, "GET /test/revoked").json()["revoked"]
     mine = [e for e in revoked if e.get("device_id") == device]
     if not mine:
@@ -461,8 +495,9 @@ def play_oauth(hs: str, user: str, password: str) -> None:
 
 # -------------------------------------------------------------------------------------------- sso
 
-def play_sso(hs: str, user: str, password: str, idp: str) -> None:
-    app = Http(cookies=False)
+def play_sso(hs: str, user: str, password: str, idp: str, ca: str | None = None,
+             tls: bool = False) -> None:
+    app = Http(cookies=False, ca=ca)
     flows = expect(app.get(f"{hs}/_matrix/client/v3/login"), 200, "GET /login").json()["flows"]
     sso = next((f for f in flows if f.get("type") == "m.login.sso"), None)
     if not sso:
@@ -472,7 +507,7 @@ def play_sso(hs: str, user: str, password: str, idp: str) -> None:
         raise PlayError(f"/login lists {idps}, not {idp}")
     step(f"GET /login -> {[f['type'] for f in flows]}, identity providers {idps}")
 
-    browser = Http(cookies=True)
+    browser = Http(cookies=True, ca=ca)
     redirect_port = free_port()
     redirect_url = f"http://127.0.0.1:{redirect_port}/"
     start = (f"{hs}/_matrix/client/v3/login/sso/redirect/{urllib.parse.quote(idp)}?"
@@ -481,6 +516,8 @@ def play_sso(hs: str, user: str, password: str, idp: str) -> None:
     final = browse_until(browser, start, redirect_url, user, password, log)
     for line in log:
         step(f"  browser: {line}")
+    if tls and not any(line.startswith("GET https://") for line in log):
+        raise PlayError("the browser never went to an https provider")
     step(f"  browser cookies: {', '.join(browser.cookie_names())}")
     q = urllib.parse.parse_qs(urllib.parse.urlsplit(final).query)
     if "loginToken" not in q:
@@ -508,6 +545,7 @@ def e2e(args) -> None:
     tmp = tempfile.mkdtemp(prefix="vestibule-oidc-play-")
     started: list[tuple[str, str]] = []
     timings = {}
+    t_all = time.monotonic()
     try:
         for script in (OIDC_SH,):
             t0 = time.monotonic()
@@ -525,25 +563,33 @@ def e2e(args) -> None:
             if auth == "oauth":
                 env.setdefault("OIDC_ACCESS_TOKEN_TTL", "4")
             pdir, sdir = os.path.join(tmp, f"{auth}-provider"), os.path.join(tmp, f"{auth}-synapse")
+            tls = " tls" if args.tls else ""
             t0 = time.monotonic()
-            issuer = run([OIDC_SH, "start", pdir], env)
+            issuer = run([OIDC_SH, "start", pdir] + (["--tls"] if args.tls else []), env)
             started.append((OIDC_SH, pdir))
-            timings[f"provider start ({auth})"] = time.monotonic() - t0
+            timings[f"provider start ({auth}{tls})"] = time.monotonic() - t0
             step(f"[{auth}] provider {issuer} ({pdir})")
+            ca = None
+            synapse_env = dict(env, SYNAPSE_AUTH=auth, SYNAPSE_PORT=str(hs_port), OIDC_ISSUER=issuer)
+            if args.tls:
+                if not issuer.startswith("https://"):
+                    raise PlayError(f"oidc.sh start --tls printed {issuer}")
+                ca = run([OIDC_SH, "ca", pdir], env)
+                synapse_env["OIDC_CA_FILE"] = ca
+                step(f"[{auth}] the provider's CA: {ca}")
             t0 = time.monotonic()
-            url = run([SYNAPSE_SH, "start", sdir],
-                      dict(env, SYNAPSE_AUTH=auth, SYNAPSE_PORT=str(hs_port), OIDC_ISSUER=issuer))
+            url = run([SYNAPSE_SH, "start", sdir], synapse_env)
             started.append((SYNAPSE_SH, sdir))
-            timings[f"synapse start ({auth})"] = time.monotonic() - t0
+            timings[f"synapse start ({auth}{tls})"] = time.monotonic() - t0
             if url != hs_url:
                 raise PlayError(f"Synapse answers at {url}, expected {hs_url}")
             step(f"[{auth}] Synapse {url} ({sdir})")
             t0 = time.monotonic()
             if auth == "oauth":
-                play_oauth(url, args.user, args.password)
+                play_oauth(url, args.user, args.password, ca=ca, tls=args.tls)
             else:
-                play_sso(url, args.user, args.password, f"oidc-{args.idp}")
-            timings[f"play {auth}"] = time.monotonic() - t0
+                play_sso(url, args.user, args.password, f"oidc-{args.idp}", ca=ca, tls=args.tls)
+            timings[f"play {auth}{tls}"] = time.monotonic() - t0
             step(f"[{auth}] OK")
     finally:
         for script, d in reversed(started):
@@ -552,6 +598,7 @@ def e2e(args) -> None:
             step(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+    timings["total"] = time.monotonic() - t_all
     for k, v in timings.items():
         step(f"time: {k}: {v:.1f} s")
 
@@ -564,6 +611,9 @@ def main() -> int:
     ap.add_argument("--password", default="alice-password")
     ap.add_argument("--idp", default="vestibule", help="the idp_id (Synapse lists oidc-IDP)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir of e2e (logs)")
+    ap.add_argument("--tls", action="store_true",
+                    help="e2e: providers over HTTPS (oidc.sh start --tls); oauth/sso: demand an https issuer")
+    ap.add_argument("--ca", help="trust this CA file for https (oauth/sso modes; e2e --tls finds it)")
     args = ap.parse_args()
     try:
         if args.mode == "e2e":
@@ -571,9 +621,10 @@ def main() -> int:
         elif not args.homeserver:
             ap.error(f"{args.mode} needs HS_URL")
         elif args.mode == "oauth":
-            play_oauth(args.homeserver.rstrip("/"), args.user, args.password)
+            play_oauth(args.homeserver.rstrip("/"), args.user, args.password, ca=args.ca, tls=args.tls)
         else:
-            play_sso(args.homeserver.rstrip("/"), args.user, args.password, f"oidc-{args.idp}")
+            play_sso(args.homeserver.rstrip("/"), args.user, args.password, f"oidc-{args.idp}",
+                     ca=args.ca, tls=args.tls)
     except PlayError as e:
         print(f"play: FAILED: {e}", file=sys.stderr)
         return 1

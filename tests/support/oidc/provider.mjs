@@ -13,7 +13,7 @@
 //    Synapse's SSO client (`oidc_providers`, redirect `<synapse>/_synapse/client/oidc/callback`).
 //  * Test accounts with a password; the ID token / userinfo carry `preferred_username` (= the
 //    account name, which is also `sub` and the Matrix localpart).
-//  * Its own login page, playable over plain HTTP with a cookie jar:
+//  * Its own login page, playable with a cookie jar (over plain HTTP too):
 //      GET  /interaction/<uid>        -> 200, an HTML form
 //      POST /interaction/<uid>/login  -> form fields `login` and `password`
 //                                        (application/x-www-form-urlencoded); 303 back to /auth/<uid>
@@ -33,7 +33,7 @@
 //
 // Configuration: the JSON file OIDC_CONFIG (scripts/oidc.sh passes DIR/config.json), each key
 // falling back to the environment variable named beside it, then to the default:
-//   port                 OIDC_PORT                  (required; the issuer is http://127.0.0.1:PORT)
+//   port                 OIDC_PORT                  (required; issuer http://127.0.0.1:PORT, https: see TLS)
 //   synapse_url          OIDC_SYNAPSE_URL           e.g. http://127.0.0.1:8448 (admin API, SSO redirect)
 //   synapse_server_name  OIDC_SYNAPSE_SERVER_NAME   default: the authority of synapse_url
 //   admin_token          OIDC_ADMIN_TOKEN           vestibule-test-admin-token
@@ -47,8 +47,15 @@
 //   refresh_token_ttl    OIDC_REFRESH_TOKEN_TTL     1209600 (seconds)
 //   delete_device_on_revoke OIDC_DELETE_DEVICE_ON_REVOKE  true
 // State (clients, grants, tokens, sessions) is in memory: a restart forgets it.
+//
+// TLS: with OIDC_TLS_CERT and OIDC_TLS_KEY (PEM files; environment only, scripts/oidc.sh --tls sets
+// them to the certificate it made for 127.0.0.1) it serves HTTPS and the issuer is
+// https://127.0.0.1:PORT. oidc-provider builds every URL of its discovery document from the request
+// (protocol of the socket, Host header) and marks its cookies Secure over a TLS socket; no proxy in
+// between, so `proxy` stays off.
 
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { existsSync, readFileSync } from 'node:fs';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -79,7 +86,14 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
   console.error(`provider.mjs: bad or missing port (OIDC_PORT / "port"): ${opt('port', 'OIDC_PORT', '')}`);
   process.exit(2);
 }
-const issuer = `http://127.0.0.1:${port}`;
+const tlsCert = process.env.OIDC_TLS_CERT || '';
+const tlsKey = process.env.OIDC_TLS_KEY || '';
+if (Boolean(tlsCert) !== Boolean(tlsKey)) {
+  console.error('provider.mjs: OIDC_TLS_CERT and OIDC_TLS_KEY go together (both PEM files, or neither)');
+  process.exit(2);
+}
+const tls = tlsCert ? { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } : undefined;
+const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 const synapseUrl = String(opt('synapse_url', 'OIDC_SYNAPSE_URL', '')).replace(/\/+$/, '');
 const synapseServerName = opt('synapse_server_name', 'OIDC_SYNAPSE_SERVER_NAME',
   synapseUrl ? new URL(synapseUrl).host : '');
@@ -497,7 +511,7 @@ async function testRoute(req, res, url) {
 // ------------------------------------------------------------------------------------- server
 
 const callback = provider.callback();
-const server = createServer((req, res) => {
+function handle(req, res) {
   const url = new URL(req.url, issuer);
   res.on('finish', () => log(`${req.method} ${url.pathname} ${res.statusCode}`));
   let route;
@@ -509,11 +523,13 @@ const server = createServer((req, res) => {
     if (!res.headersSent) send(res, 500, 'text/plain', `${e.message}\n`);
     else res.end();
   });
-});
+}
+const server = tls ? createTlsServer(tls, handle) : createServer(handle);
 
 server.listen(port, '127.0.0.1', () => {
   log(`oidc-provider ${process.env.OIDC_PROVIDER_VERSION ?? ''} on Node ${process.version} listening; issuer ${issuer}`
-    + `, Synapse ${synapseUrl || '(none)'}, access tokens live ${accessTokenTtl} s`);
+    + `, Synapse ${synapseUrl || '(none)'}, access tokens live ${accessTokenTtl} s`
+    + `${tls ? `, TLS with ${tlsCert}` : ''}`);
 });
 
 for (const signal of ['SIGTERM', 'SIGINT']) {
