@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use support::oidc::{ALICE, Auth, SignInServers, play_browser};
+use support::oidc::{ALICE, Auth, SignInServers};
 use support::wait_for;
 
 /// Access tokens live this long on the OAuth 2.0 server: a test sees one expire and refresh.
@@ -17,7 +17,25 @@ const TOKEN_TTL_SECS: u64 = 4;
 
 fn oauth_servers() -> &'static SignInServers {
     static SERVERS: OnceLock<SignInServers> = OnceLock::new();
-    SERVERS.get_or_init(|| SignInServers::start(Auth::OAuth, TOKEN_TTL_SECS))
+    SERVERS.get_or_init(|| SignInServers::start(Auth::OAuth, TOKEN_TTL_SECS, true))
+}
+
+/// The CA of the test providers' certificates (each provider makes its own: they are merged).
+fn ca_file() -> PathBuf {
+    let merged =
+        std::env::temp_dir().join(format!("vestibule-oauth-{}-ca.pem", std::process::id()));
+    let mut pem = Vec::new();
+    for servers in [Some(oauth_servers()), SSO.get()].into_iter().flatten() {
+        pem.extend(std::fs::read(&servers.ca).unwrap());
+    }
+    std::fs::write(&merged, pem).unwrap();
+    merged
+}
+
+static SSO: OnceLock<SignInServers> = OnceLock::new();
+
+fn sso_servers() -> &'static SignInServers {
+    SSO.get_or_init(|| SignInServers::start(Auth::Sso, 3600, true))
 }
 
 fn data_dir(name: &str) -> PathBuf {
@@ -27,7 +45,8 @@ fn data_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// `vestibule` for the profile in `data`, its "browser" a script that writes down the address.
+/// `vestibule` for the profile in `data`, its "browser" a script that writes down the address;
+/// it trusts the test provider's certificate.
 fn vestibule(data: &Path) -> Command {
     let browser = data.join("browser.sh");
     if !browser.exists() {
@@ -47,6 +66,7 @@ fn vestibule(data: &Path) -> Command {
     cmd.env("VESTIBULE_DATA_DIR", data)
         .env("VESTIBULE_SECRET_STORE", "file")
         .env("BROWSER", &browser)
+        .env("SSL_CERT_FILE", ca_file())
         .env_remove("VESTIBULE_PROFILE")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
@@ -99,7 +119,8 @@ async fn whoami(hs: &str, token: &str) -> reqwest::StatusCode {
 
 /// Signs the profile in `data` in through the browser; returns the time Vestibule took, the
 /// browser's steps left out.
-async fn browser_login(data: &Path, hs: &str, extra: &[&str]) -> Duration {
+async fn browser_login(servers: &SignInServers, data: &Path, extra: &[&str]) -> Duration {
+    let hs = &servers.hs_url;
     let started = Instant::now();
     let child = vestibule(data)
         .args(["login", hs])
@@ -109,7 +130,7 @@ async fn browser_login(data: &Path, hs: &str, extra: &[&str]) -> Duration {
     let url = opened(data).await;
     let before_browser = started.elapsed();
     let browsing = Instant::now();
-    play_browser(&url, ALICE).await;
+    servers.play_browser(&url, ALICE).await;
     let in_browser = browsing.elapsed();
     let out = finished(child).await;
     let total = started.elapsed();
@@ -133,7 +154,7 @@ async fn browser_login(data: &Path, hs: &str, extra: &[&str]) -> Duration {
 async fn oauth_sign_in_restores_refreshes_and_signs_out() {
     let servers = oauth_servers();
     let data = data_dir("oauth");
-    browser_login(&data, &servers.hs_url, &[]).await;
+    browser_login(servers, &data, &[]).await;
     let first = secret(&data);
     assert!(first["oauth_client_id"].is_string(), "{first}");
     let token = first["session"]["access_token"]
@@ -182,9 +203,16 @@ async fn oauth_sign_in_restores_refreshes_and_signs_out() {
         Some(&first["oauth_client_id"])
     );
 
+    let device = refreshed["session"]["device_id"].clone();
     let out = output(&data, &["logout"]);
     assert!(out.status.success(), "logout: {}", text(&out.stderr));
     assert!(!data.join("default/secret.json").exists());
+    // The grant was revoked at the provider, and with it the device.
+    let revoked = servers.revoked().await;
+    assert!(
+        revoked.to_string().contains(device.as_str().unwrap()),
+        "{revoked}"
+    );
     let _ = std::fs::remove_dir_all(&data);
 }
 
@@ -213,7 +241,7 @@ async fn without_a_browser_the_address_is_printed() {
     .unwrap()
     .expect("the address on stderr");
     assert!(url.contains("code_challenge_method=S256"), "{url}");
-    play_browser(&url, ALICE).await;
+    servers.play_browser(&url, ALICE).await;
     let out = finished(child).await;
     assert!(out.status.success());
     let _ = std::fs::remove_dir_all(&data);
@@ -221,9 +249,9 @@ async fn without_a_browser_the_address_is_printed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_sign_on_signs_in_through_the_provider() {
-    let servers = SignInServers::start(Auth::Sso, 3600);
+    let servers = sso_servers();
     let data = data_dir("sso");
-    browser_login(&data, &servers.hs_url, &["--provider", "oidc-vestibule"]).await;
+    browser_login(servers, &data, &["--provider", "oidc-vestibule"]).await;
     let saved = secret(&data);
     assert!(saved.get("oauth_client_id").is_none(), "{saved}");
     let token = saved["session"]["access_token"].as_str().unwrap();
@@ -351,13 +379,17 @@ async fn the_worker_asks_servers_how_they_sign_in_and_a_browser_sign_in_is_cance
     use support::app::{App, data_root};
     use vestibule::config::Settings;
     use vestibule::matrix::{Command, LoginMethods, Update};
-    let servers = oauth_servers();
+    // In this process: a provider over plain HTTP, which the worker here reaches without a CA
+    // of its own (only revoking a token needs HTTPS).
+    let servers = SignInServers::start(Auth::OAuth, 3600, false);
     let hs = servers.hs_url.clone();
     let mut app = App::spawned_configured(data_root(), Settings::default(), |c| {
         c.browser_login_timeout = Duration::from_secs(3);
     });
-    app.expect("the login prompt", |u| matches!(u, Update::NeedsLogin).then_some(()))
-        .await;
+    app.expect("the login prompt", |u| {
+        matches!(u, Update::NeedsLogin).then_some(())
+    })
+    .await;
     let methods = async |app: &mut App, homeserver: &str| {
         app.send(Command::LoginMethods {
             homeserver: homeserver.to_owned(),
@@ -403,11 +435,15 @@ async fn the_worker_asks_servers_how_they_sign_in_and_a_browser_sign_in_is_cance
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     app.send(Command::CancelLogin);
     assert_eq!(failed(&mut app).await, "Sign-in cancelled.");
-    wait_for("the redirect server to close", Duration::from_secs(10), async || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .is_err()
-            .then_some(())
-    })
+    wait_for(
+        "the redirect server to close",
+        Duration::from_secs(10),
+        async || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_err()
+                .then_some(())
+        },
+    )
     .await;
     // Nobody finishes it: it times out and says so.
     start(&mut app).await;
@@ -417,7 +453,7 @@ async fn the_worker_asks_servers_how_they_sign_in_and_a_browser_sign_in_is_cance
     );
     // Finished: signed in.
     let url = start(&mut app).await;
-    play_browser(&url, ALICE).await;
+    servers.play_browser(&url, ALICE).await;
     let user = app
         .expect("the sign-in", |u| match u {
             Update::SignedIn { user_id, .. } => Some(user_id.clone()),

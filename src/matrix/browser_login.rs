@@ -184,7 +184,9 @@ impl BrowserLogin<'_> {
     async fn wait<F: IntoFuture>(&self, redirected: F) -> Result<F::Output, String> {
         tokio::time::timeout(self.timeout, redirected)
             .await
-            .map_err(|_| "The sign-in in the browser was not finished in time; try again.".to_owned())
+            .map_err(|_| {
+                "The sign-in in the browser was not finished in time; try again.".to_owned()
+            })
     }
 
     /// How Vestibule registers with the server: a native application with a loopback

@@ -24,8 +24,11 @@ pub enum Auth {
 pub struct SignInServers {
     /// The homeserver's base URL.
     pub hs_url: String,
-    /// The provider's issuer.
+    /// The provider's issuer (HTTPS: OAuth 2.0 revokes tokens over HTTPS only).
     pub issuer: String,
+    /// The throwaway CA the provider's certificate is signed by: Vestibule's processes trust it
+    /// through `SSL_CERT_FILE`.
+    pub ca: PathBuf,
     dir: PathBuf,
 }
 
@@ -53,16 +56,14 @@ fn run(mut cmd: Command, what: &str) -> String {
 }
 
 impl SignInServers {
-    /// Starts a provider whose access tokens live `token_ttl_secs`, and a homeserver signing in
-    /// through it by `auth`.
-    pub fn start(auth: Auth, token_ttl_secs: u64) -> Self {
+    /// Starts a provider whose access tokens live `token_ttl_secs`, over HTTPS when `tls` (with
+    /// a CA of its own, see [`SignInServers::ca`]), and a homeserver signing in through it by
+    /// `auth`.
+    pub fn start(auth: Auth, token_ttl_secs: u64, tls: bool) -> Self {
         let dir = std::env::temp_dir().join(format!(
-            "vestibule-oidc-{}-{}",
+            "vestibule-oidc-{}-{auth:?}-{}",
             std::process::id(),
-            match auth {
-                Auth::OAuth => "oauth",
-                Auth::Sso => "sso",
-            }
+            if tls { "tls" } else { "plain" }
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -81,15 +82,18 @@ impl SignInServers {
                 let mut c = Command::new(script("oidc.sh"));
                 c.arg("start")
                     .arg(dir.join("provider"))
+                    .args(tls.then_some("--tls"))
                     .env("OIDC_SYNAPSE_URL", &hs_base)
                     .env("OIDC_ACCESS_TOKEN_TTL", token_ttl_secs.to_string());
                 c
             },
             "oidc.sh start",
         );
+        let ca = dir.join("provider/ca.pem");
         let mut servers = Self {
             hs_url: String::new(),
             issuer,
+            ca,
             dir,
         };
         servers.hs_url = run(
@@ -106,6 +110,9 @@ impl SignInServers {
                         },
                     )
                     .env("OIDC_ISSUER", &servers.issuer);
+                if tls {
+                    c.env("OIDC_CA_FILE", &servers.ca);
+                }
                 c
             },
             "synapse.sh start",
@@ -113,14 +120,33 @@ impl SignInServers {
         servers
     }
 
+    /// An HTTP client that trusts the provider's certificate and follows no redirects.
+    pub fn http(&self) -> reqwest::Client {
+        let trusted = std::fs::read(&self.ca)
+            .ok()
+            .map(|pem| reqwest::Certificate::from_pem(&pem).unwrap());
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_certs_merge(trusted)
+            .build()
+            .unwrap()
+    }
+
     /// The grants the provider revoked, as its test endpoint lists them.
     pub async fn revoked(&self) -> serde_json::Value {
-        reqwest::get(format!("{}/test/revoked", self.issuer))
+        self.http()
+            .get(format!("{}/test/revoked", self.issuer))
+            .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap()
+    }
+
+    /// Plays the person in the browser: see [`play_browser`].
+    pub async fn play_browser(&self, url: &str, account: (&str, &str)) {
+        play_browser(&self.http(), url, account).await;
     }
 }
 
@@ -170,13 +196,9 @@ fi"#;
 /// Plays the person in the browser: opens `url` (the authorization or single sign-on address
 /// Vestibule handed over), follows the redirects, submits the provider's login form as `user`,
 /// and finally opens the loopback redirect, which hands the sign-in back to Vestibule.
-pub async fn play_browser(url: &str, (user, password): (&str, &str)) {
+async fn play_browser(http: &reqwest::Client, url: &str, (user, password): (&str, &str)) {
     let start = Url::parse(url).unwrap();
     let back_to_app = loopback_redirect(&start);
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     let mut jar: BTreeMap<String, String> = BTreeMap::new();
     let mut at = start;
     let mut login_form: Option<Url> = None;
