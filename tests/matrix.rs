@@ -14,7 +14,8 @@ use support::calls::{
 use support::{RoomOpts, TestUser, homeserver, wait_for};
 use vestibule::config::Settings;
 use vestibule::matrix::{
-    self, Command, Connection, OwnCallState, RingAlert, RoomLobby, Update, WorkerConfig,
+    self, Command, Connection, OwnCallState, RingAlert, RoomLobby, SessionTrust, Update,
+    WorkerConfig,
 };
 use vestibule::ring::{RecordingRinger, RingerEvent};
 use vestibule::rtc::ring::{IgnoreReason, NotifyKind, QuietReason, RingOutput, StopReason};
@@ -1063,4 +1064,69 @@ async fn checking_a_focus_says_whether_its_service_answers() {
         unreachable,
         (false, "The focus could not be reached.".to_owned())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ring_whose_key_is_only_in_the_backup_rings_once_the_session_is_verified() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    // Bob's first device sets up cross-signing and a key backup, sealed by a recovery key.
+    bob.client
+        .encryption()
+        .bootstrap_cross_signing(None)
+        .await
+        .unwrap();
+    let key = bob.client.encryption().recovery().enable().await.unwrap();
+    let dm = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            encrypted: true,
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    // Alice rings while Bob has only that device: its key reaches it, and it backs it up.
+    alice.sync_once().await;
+    let member = ec_join(&alice, &dm, "ALICEDEV").await;
+    let sent = alice
+        .room(&dm)
+        .send_raw(
+            "org.matrix.msc4075.rtc.notification",
+            ring_content(&member, 60_000),
+        )
+        .await
+        .unwrap();
+    assert!(sent.encryption_info.is_some());
+    let notification = sent.response.event_id.to_string();
+    bob.sync_once().await;
+    bob.client
+        .encryption()
+        .backups()
+        .wait_for_steady_state()
+        .await
+        .unwrap();
+
+    // Vestibule signs in as a new device: the ring is there but cannot be read.
+    let mut app = App::start(&bob).await;
+    app.send(Command::Recover { key });
+    app.expect("the session verified", |u| {
+        matches!(
+            u,
+            Update::Trust {
+                trust: SessionTrust::Verified
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    app.expect("the ring, decrypted with the backed-up key", |u| match u {
+        Update::Ringing { alert } => {
+            (alert.call.notification_event_id == notification).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    app.quit().await;
 }

@@ -31,6 +31,8 @@ pub(super) struct Account {
     pub sync_task: Option<JoinHandle<()>>,
     /// Saves the session whenever its tokens are refreshed.
     pub tokens_task: Option<JoinHandle<()>>,
+    /// Tells the loop about room keys as they arrive.
+    pub keys_task: Option<JoinHandle<()>>,
     /// Whether the first sync came back, so that we know which rooms we are in.
     pub synced: bool,
 }
@@ -66,9 +68,13 @@ const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Drop for Account {
     fn drop(&mut self) {
-        for task in [self.sync_task.take(), self.tokens_task.take()]
-            .into_iter()
-            .flatten()
+        for task in [
+            self.sync_task.take(),
+            self.tokens_task.take(),
+            self.keys_task.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             task.abort();
         }
@@ -296,6 +302,10 @@ impl Worker {
             delayed_events: None,
             sync_task: None,
             tokens_task: Some(tokens_task),
+            keys_task: Some(tokio::spawn(super::late_keys::watch_room_keys(
+                client.clone(),
+                self.internal_tx.clone(),
+            ))),
             synced: false,
         });
         // The window shows the remembered lobbies at once; the first sync then corrects them.

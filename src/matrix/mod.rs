@@ -7,12 +7,14 @@
 //! (joining and leaving, power levels), `ringing` (ring effects, answer, decline, our rings),
 //! `foci` (discovery and the health check), `lock` (one process per profile), `session` (the
 //! SDK client's sign-in, restore and sign-out), `browser_login` (OAuth 2.0 and single sign-on in
-//! the browser), `verification` (recovery and the session's trust) and `error` (sentences for what went wrong).
+//! the browser), `verification` (recovery and the session's trust),
+//! `late_keys` (events decrypted when their key arrives late) and `error` (sentences for what went wrong).
 
 mod account;
 mod browser_login;
 pub mod error;
 mod foci;
+mod late_keys;
 mod lock;
 mod membership;
 mod ringing;

@@ -43,6 +43,7 @@ impl Worker {
             else {
                 continue;
             };
+            self.late_keys.keep_undecrypted(&room_id, &update, now);
             let (state, timeline, state_is_after) = room_events(&update);
             tracing::trace!(
                 "{room_id}: {} state events ({}), {} timeline events",

@@ -127,9 +127,15 @@ impl Worker {
     }
 
     /// Takes what a verification step found.
-    pub(super) fn on_trust_event(&mut self, event: TrustEvent) {
+    pub(super) async fn on_trust_event(&mut self, event: TrustEvent) {
         match event {
-            TrustEvent::Known(trust) => self.out.send(Update::Trust { trust }),
+            TrustEvent::Known(trust) => {
+                self.out.send(Update::Trust { trust });
+                if trust == SessionTrust::Verified && self.late_keys.len() > 0 {
+                    // The key backup may be open now: what could not be decrypted asks it.
+                    self.on_room_keys(None).await;
+                }
+            }
             TrustEvent::RecoverySetUp(key) => {
                 self.out.send(Update::RecoveryKey {
                     key: Concealed(key),

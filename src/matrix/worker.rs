@@ -149,6 +149,8 @@ pub(super) enum Internal {
     Account(AccountEvent),
     /// A verification step beside the loop finished.
     Trust(super::verification::TrustEvent),
+    /// Room keys arrived (`None`: some arrivals were missed).
+    RoomKeys(Option<Vec<(OwnedRoomId, String)>>),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -181,6 +183,8 @@ pub(super) struct Worker {
     pub(super) signing_in: bool,
     /// A sign-in in the browser is under way: cancelling aborts it.
     pub(super) browser_login: Option<tokio::task::AbortHandle>,
+    /// Encrypted events waiting for their room keys.
+    pub(super) late_keys: super::late_keys::LateKeys,
 }
 
 async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command>, out: Outbox) {
@@ -206,6 +210,7 @@ async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command
         beside: tokio::task::JoinSet::new(),
         signing_in: false,
         browser_login: None,
+        late_keys: Default::default(),
     };
     worker.start_restore();
     let mut commands_closed = false;
@@ -360,7 +365,8 @@ impl Worker {
             }
             Internal::SessionEnded { soft_logout } => self.session_ended(soft_logout).await,
             Internal::Account(event) => self.on_account_event(event).await,
-            Internal::Trust(event) => self.on_trust_event(event),
+            Internal::Trust(event) => self.on_trust_event(event).await,
+            Internal::RoomKeys(keys) => self.on_room_keys(keys).await,
         }
     }
 
