@@ -177,7 +177,7 @@ mod tests {
         late.waiting.push_back(waiting("!a:x", "s2", 100_000));
         late.waiting.push_back(waiting("!b:x", "s1", 100_000));
         let key = [(OwnedRoomId::try_from("!b:x").unwrap(), "s1".to_owned())];
-        let ready = late.take(Some(&key), 100_000 + 1_000);
+        let ready = late.take(Some(&key), 1_000 + MAX_AGE_MS + 1);
         assert_eq!(ready.len(), 1);
         assert_eq!(ready[0].room_id.as_str(), "!b:x");
         // The first was past its age: forgotten; the second still waits.
