@@ -119,7 +119,8 @@ async fn a_sync_refused_even_afresh_stops_with_a_sentence() {
 async fn an_expired_session_keeps_its_store_and_signing_in_resumes_the_device() {
     let hs = homeserver();
     let bob = hs.register("bob").await;
-    // A session whose access token expires in 3 s (the test Synapse's refreshable lifetime).
+    // A session whose access token expires in 3 s (the test Synapse's refreshable lifetime) and
+    // cannot be refreshed.
     let other = Client::builder()
         .homeserver_url(&hs.url)
         .build()
@@ -132,8 +133,10 @@ async fn an_expired_session_keeps_its_store_and_signing_in_resumes_the_device() 
         .send()
         .await
         .unwrap();
-    let session = other.matrix_auth().session().unwrap();
+    let mut session = other.matrix_auth().session().unwrap();
     let device = session.meta.device_id.to_string();
+    // Its refresh token is refused too (as one used up elsewhere): the session ends softly.
+    session.tokens.refresh_token = Some("syr_refused".into());
     let root = data_root();
     let paths = paths_in(&root);
     paths.create_data_dir().unwrap();
@@ -203,6 +206,67 @@ async fn an_expired_session_keeps_its_store_and_signing_in_resumes_the_device() 
         2,
         "the fixture's device and the resumed one, no third"
     );
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_can_be_refreshed_stays_and_keeps_its_new_tokens() {
+    let hs = homeserver();
+    let bob = hs.register("bob").await;
+    // Its access token expires every 3 s; its refresh token is good.
+    let other = Client::builder()
+        .homeserver_url(&hs.url)
+        .build()
+        .await
+        .unwrap();
+    other
+        .matrix_auth()
+        .login_username(bob.user_id.as_str(), &bob.password)
+        .request_refresh_token()
+        .send()
+        .await
+        .unwrap();
+    let session = other.matrix_auth().session().unwrap();
+    let first_token = session.tokens.access_token.clone();
+    let root = data_root();
+    let paths = paths_in(&root);
+    paths.create_data_dir().unwrap();
+    let secrets = SecretStore::new(SecretStoreKind::File, &paths);
+    secrets
+        .save(&StoredSecret {
+            homeserver: hs.url.clone(),
+            session,
+            store_passphrase: "kept-store-passphrase".into(),
+            oauth_client_id: None,
+        })
+        .unwrap();
+    drop(other);
+    let mut app = App::spawned(root.clone(), Settings::default());
+    app.expect("the restored session", |u| {
+        matches!(u, Update::SignedIn { .. }).then_some(())
+    })
+    .await;
+    // Twice refreshed and saved: the second refresh used the first's new refresh token.
+    let mut seen = vec![first_token];
+    for round in 0..2 {
+        let token = wait_for("a refreshed token saved", WAIT, async || {
+            let saved = secrets.load().ok()??;
+            let token = saved.session.tokens.access_token;
+            (!seen.contains(&token)).then_some(token)
+        })
+        .await;
+        seen.push(token);
+        // Still signed in and syncing, nothing said against it meanwhile.
+        app.expect("a sync after the refresh", |u| {
+            matches!(u, Update::Rooms { .. } | Update::Connection { .. }).then_some(())
+        })
+        .await;
+        let ended = app
+            .log
+            .iter()
+            .any(|u| matches!(u, Update::NeedsLogin | Update::Error { .. }));
+        assert!(!ended, "round {round}: {:?}", app.log);
+    }
     app.quit().await;
 }
 

@@ -293,6 +293,7 @@ impl Worker {
             client.clone(),
             self.secrets.clone(),
             self.out.clone(),
+            self.internal_tx.clone(),
         ));
         self.rooms.load(&client).await;
         self.account = Some(Account {
@@ -358,8 +359,11 @@ impl Worker {
         let Some(mut account) = self.account.take() else {
             return;
         };
-        // The loop ended by itself.
-        account.sync_task = None;
+        // Told by the sync loop (it ended by itself) or by a refused refresh (it keeps trying
+        // until stopped here).
+        if let Some(task) = account.sync_task.take() {
+            task.abort();
+        }
         let client = account.client.clone();
         drop(account);
         self.rooms.clear();

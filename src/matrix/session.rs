@@ -11,9 +11,10 @@ use rand::distr::Alphanumeric;
 
 use super::browser_login::BrowserLogin;
 use super::error::{WorkerError, build_sentence, login_sentence, sentence};
-use super::worker::Outbox;
+use super::worker::{Internal, Outbox};
 use crate::config::ProfilePaths;
 use crate::secrets::{SecretError, SecretStore, StoredSecret};
+use tokio::sync::mpsc;
 
 /// Requests give up after this long; the sync loop and the membership machine retry themselves.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -242,11 +243,14 @@ pub fn secret_of(client: &Client, store_passphrase: String) -> Option<StoredSecr
 
 /// Saves the session again whenever the SDK has refreshed its tokens (an OAuth 2.0 refresh
 /// token is good for one use only: losing the new one would sign the person out at the next
-/// start). Subscribes at once; the future it returns runs for as long as the client.
+/// start), and tells the loop when the session ended because a refresh was refused (the failed
+/// request then looks like a passing problem). Subscribes at once; the future it returns runs
+/// for as long as the client.
 pub(super) fn save_refreshed_tokens(
     client: Client,
     secrets: SecretStore,
     out: Outbox,
+    internal: mpsc::UnboundedSender<Internal>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::sync::broadcast::error::RecvError;
     let mut changes = client.subscribe_to_session_changes();
@@ -254,8 +258,11 @@ pub(super) fn save_refreshed_tokens(
         loop {
             match changes.recv().await {
                 Ok(SessionChange::TokensRefreshed) | Err(RecvError::Lagged(_)) => {}
-                // The sync loop hears the refusal too and says what it means.
-                Ok(SessionChange::UnknownToken(_)) => continue,
+                Ok(SessionChange::UnknownToken(data)) => {
+                    let soft_logout = data.soft_logout;
+                    internal.send(Internal::SessionEnded { soft_logout }).ok();
+                    return;
+                }
                 Err(RecvError::Closed) => return,
             }
             let Some(tokens) = client.session_tokens() else {
