@@ -40,7 +40,7 @@ pub(super) fn print_rooms(rooms: &[RoomLobby], json: bool) {
             None => "no call".to_owned(),
             Some(call) => format!(
                 "{} in call, {}, {}",
-                call.participants.len(),
+                call.people(),
                 call.intent().map_or("call", |i| i.as_str()),
                 compact_duration(now.saturating_sub(call.started_ts()))
             ),

@@ -122,6 +122,24 @@ pub struct Call {
 }
 
 impl Call {
+    /// How many people take part: someone on two devices counts once.
+    pub fn people(&self) -> usize {
+        self.by_person().len()
+    }
+
+    /// The participants by person: each person once, in the order they first joined, with
+    /// their devices oldest first.
+    pub fn by_person(&self) -> Vec<(&str, Vec<&Participant>)> {
+        let mut people: Vec<(&str, Vec<&Participant>)> = Vec::new();
+        for p in &self.participants {
+            match people.iter_mut().find(|(user, _)| *user == p.user_id) {
+                Some((_, devices)) => devices.push(p),
+                None => people.push((p.user_id.as_str(), vec![p])),
+            }
+        }
+        people
+    }
+
     /// When the call started: its oldest participant's join time.
     pub fn started_ts(&self) -> u64 {
         self.participants.first().map_or(0, |p| p.joined_ts)

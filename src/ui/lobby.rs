@@ -181,7 +181,7 @@ fn call_ui(ui: &mut Ui, call: &Call, cx: &LobbyContext<'_>) {
         _ => "Video call",
     };
     let age = elapsed_text(call.started_ts(), cx.now_ms);
-    let people = call.participants.len();
+    let people = call.people();
     let title = format!(
         "{kind} · {people} {} · {age}",
         if people == 1 { "person" } else { "people" }
@@ -193,39 +193,41 @@ fn call_ui(ui: &mut Ui, call: &Call, cx: &LobbyContext<'_>) {
             format!("{} {}", call.key.application, call.key.call_id),
         ));
     }
-    for participant in &call.participants {
-        participant_ui(ui, participant, cx);
+    for (user_id, devices) in call.by_person() {
+        person_ui(ui, user_id, &devices, cx);
     }
 }
 
-/// One person in a call: avatar, name, device, how long they have been in, and their SFU.
-fn participant_ui(ui: &mut Ui, p: &Participant, cx: &LobbyContext<'_>) {
-    let profile = cx.profiles.get(&p.user_id);
-    let name = profile.map_or(p.user_id.as_str(), |p| p.display_name.as_str());
+/// One person in a call: avatar and name once, then each of their devices with how long it has
+/// been in and its SFU.
+fn person_ui(ui: &mut Ui, user_id: &str, devices: &[&Participant], cx: &LobbyContext<'_>) {
+    let profile = cx.profiles.get(user_id);
+    let name = profile.map_or(user_id, |p| p.display_name.as_str());
     ui.horizontal(|ui| {
-        avatar_ui(ui, &p.user_id, profile, 36.0);
+        avatar_ui(ui, user_id, profile, 36.0);
         ui.vertical(|ui| {
             ui.horizontal(|ui| {
-                let you = if cx.me == Some(p.user_id.as_str()) {
-                    " (you)"
-                } else {
-                    ""
-                };
+                let you = if cx.me == Some(user_id) { " (you)" } else { "" };
                 ui.label(RichText::new(format!("{name}{you}")).strong());
-                ui.label(weak(ui, &p.user_id));
+                ui.label(weak(ui, user_id));
+                if devices.len() > 1 {
+                    ui.label(weak(ui, format!("· {} devices", devices.len())));
+                }
             });
-            let time = elapsed_text(p.joined_ts, cx.now_ms);
-            let focus = match &p.active_focus {
-                Some(f) => match &f.livekit_service_url {
-                    Some(url) => focus_host(url),
-                    None => f.kind.clone(),
-                },
-                None => "no SFU given".into(),
-            };
-            ui.label(weak(
-                ui,
-                format!("{} · in call {time} · {focus}", p.device_id),
-            ));
+            for p in devices {
+                let time = elapsed_text(p.joined_ts, cx.now_ms);
+                let focus = match &p.active_focus {
+                    Some(f) => match &f.livekit_service_url {
+                        Some(url) => focus_host(url),
+                        None => f.kind.clone(),
+                    },
+                    None => "no SFU given".into(),
+                };
+                ui.label(weak(
+                    ui,
+                    format!("{} · in call {time} · {focus}", p.device_id),
+                ));
+            }
         });
     });
 }

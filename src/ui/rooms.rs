@@ -10,10 +10,10 @@ use crate::matrix::RoomLobby;
 use crate::rtc::CallIntent;
 use crate::wording::elapsed_text;
 
-/// The participants of a room's busiest call, its intent and its start, when it has one.
+/// The people in a room's busiest call, its intent and its start, when it has one.
 pub fn call_summary(lobby: &RoomLobby) -> Option<(usize, Option<&CallIntent>, u64)> {
-    let call = lobby.calls.iter().max_by_key(|c| c.participants.len())?;
-    Some((call.participants.len(), call.intent(), call.started_ts()))
+    let call = lobby.calls.iter().max_by_key(|c| c.people())?;
+    Some((call.people(), call.intent(), call.started_ts()))
 }
 
 /// The rooms to list, as indices into `rooms`: those matching `filter` (by name or id, any

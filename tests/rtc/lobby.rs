@@ -36,6 +36,28 @@ fn two_devices_of_one_user_are_two_participants() {
 }
 
 #[test]
+fn people_are_counted_once_whatever_their_devices_and_forms() {
+    let lobby = lobby_of(
+        &[
+            session(ALICE, "LAPTOP"),
+            sticky(ALICE, "LAPTOP"),
+            session(BOB, "B").at(T0 + 1),
+            session(ALICE, "PHONE").at(T0 + 2),
+        ],
+        T0 + 10,
+    );
+    let call = &lobby.calls()[0];
+    assert_eq!(call.participants.len(), 3, "three devices");
+    assert_eq!(call.people(), 2);
+    let people: Vec<(&str, Vec<&str>)> = call
+        .by_person()
+        .into_iter()
+        .map(|(user, devices)| (user, devices.iter().map(|d| d.device_id.as_str()).collect()))
+        .collect();
+    assert_eq!(people, [(ALICE, vec!["LAPTOP", "PHONE"]), (BOB, vec!["B"])]);
+}
+
+#[test]
 fn one_device_in_two_forms_is_one_participant() {
     let lobby = lobby_of(
         &[

@@ -730,3 +730,30 @@ fn setting_up_verification_shows_the_new_key_once() {
     assert!(!w.has("EsTz 1234 5678"));
     assert!(!w.has("Save your recovery key"));
 }
+
+#[test]
+fn a_person_on_two_devices_counts_once_with_their_devices_beneath() {
+    let mut w = Window::open("people");
+    let mut gamma = room(
+        "!c:example.org",
+        "Gamma",
+        false,
+        &["@x:example.org", "@y:example.org"],
+    );
+    let mut laptop = participant("@x:example.org", 100_000);
+    laptop.device_id = "LAPTOP".into();
+    laptop.member_id = "@x:example.org:LAPTOP".into();
+    gamma.calls[0].participants.push(laptop);
+    w.signed_in(vec![gamma]);
+    // Three devices, two people: in the room list and the lobby's title.
+    assert!(w.has("2 people · video · 5 min"), "the room's row");
+    assert!(w.has("Video call · 2 people"), "the lobby's title");
+    assert!(w.has("· 2 devices"), "the person on two devices says so");
+    assert!(w.has("LAPTOP · in call"));
+    let rows = w
+        .harness
+        .query_all_by_label_contains("@x:example.org")
+        .filter(|n| n.label().is_some_and(|l| l == "@x:example.org"))
+        .count();
+    assert_eq!(rows, 1, "one row for the person");
+}
