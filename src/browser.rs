@@ -1,5 +1,6 @@
 //! Opening an address in the person's browser: `$BROWSER` when it is set (a list separated by
-//! `:`, as other tools read it), else `xdg-open`, which asks the desktop (and its portal).
+//! `:`, each a command whose `%s` is the address, else the address is its last argument, as
+//! other tools read it), else `xdg-open`, which asks the desktop (and its portal).
 
 use std::process::{Command, Stdio};
 
@@ -11,8 +12,16 @@ pub fn open(url: &str) -> bool {
         candidates.push("xdg-open");
     }
     candidates.into_iter().any(|browser| {
-        let opened = Command::new(browser)
-            .arg(url)
+        let mut words = browser.split_whitespace();
+        let Some(program) = words.next() else {
+            return false;
+        };
+        let mut args: Vec<String> = words.map(|w| w.replace("%s", url)).collect();
+        if !browser.contains("%s") {
+            args.push(url.to_owned());
+        }
+        let opened = Command::new(program)
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -64,6 +73,19 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&seen).unwrap().trim(),
             "http://127.0.0.1:1/auth?x=1"
+        );
+        // A command with %s takes the address there.
+        let words = format!("{} --new-window %s", script.display());
+        unsafe { std::env::set_var("BROWSER", &words) };
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\necho \"$2\" > {}\n", seen.display()),
+        )
+        .unwrap();
+        assert!(open("http://127.0.0.1:2/"));
+        assert_eq!(
+            std::fs::read_to_string(&seen).unwrap().trim(),
+            "http://127.0.0.1:2/"
         );
         unsafe { std::env::set_var("BROWSER", "false") };
         assert!(!open("http://127.0.0.1:1/"));

@@ -211,6 +211,10 @@ impl Hub {
 
     /// Hears one update of the worker and passes it on to every front end. Never blocks.
     pub fn publish(&self, update: &Update) {
+        // A new recovery key is for the front end that asked for it only.
+        if matches!(update, Update::RecoveryKey { .. }) {
+            return;
+        }
         let mut mirror = lock(&self.mirror);
         mirror.apply(update);
         // Under the same lock as the mirror, so a front end attaching now misses nothing.

@@ -463,3 +463,18 @@ async fn the_worker_asks_servers_how_they_sign_in_and_a_browser_sign_in_is_cance
     assert!(user.starts_with("@alice:"), "{user}");
     app.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_only_server_says_so_instead_of_opening_the_browser() {
+    let hs = &support::homeserver().url;
+    let data = data_dir("password-only");
+    let out = output(&data, &["login", hs]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("does not sign people in in the browser"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!data.join("opened").exists(), "no browser was opened");
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -164,6 +164,22 @@ impl BrowserLogin<'_> {
             }
             return Ok(id);
         }
+        let offers_sso = client
+            .matrix_auth()
+            .get_login_types()
+            .await
+            .is_ok_and(|types| {
+                types
+                    .flows
+                    .iter()
+                    .any(|flow| matches!(flow, LoginType::Sso(_)))
+            });
+        if !offers_sso {
+            return Err(format!(
+                "{} does not sign people in in the browser; sign in with a password instead (`vestibule login {} USER`).",
+                self.homeserver, self.homeserver
+            ));
+        }
         let url = client
             .matrix_auth()
             .get_sso_login_url(redirect.as_str(), self.provider)
