@@ -55,6 +55,8 @@ START_TIMEOUT="${OIDC_START_TIMEOUT:-30}"
 
 die() { echo "oidc.sh: $*" >&2; exit 1; }
 log() { echo "oidc.sh: $*" >&2; }
+. "$SCRIPT_DIR/lib/servers.sh"
+. "$SCRIPT_DIR/lib/setup.sh"
 
 usage() {
   # The comment block at the top of this file.
@@ -77,12 +79,8 @@ PROVIDER_ENTRY="$INSTALL_DIR/node_modules/oidc-provider/lib/index.js"
 
 ensure_npm() {
   command -v npm >/dev/null 2>&1 && return
-  command -v apt-get >/dev/null 2>&1 || die "npm is missing and apt-get is missing"
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
-  log "npm missing; installing npm with apt-get"
-  "${sudo[@]}" apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq npm >&2
+  log "npm missing; installing it from Debian"
+  ensure_debian_packages npm >&2 || die "npm is missing and could not be installed"
   command -v npm >/dev/null 2>&1 || die "npm still unavailable"
 }
 
@@ -136,12 +134,8 @@ EOF
 
 ensure_openssl() {
   command -v openssl >/dev/null 2>&1 && return
-  command -v apt-get >/dev/null 2>&1 || die "openssl is missing (Debian package: openssl) and apt-get is missing"
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
-  log "openssl missing; installing openssl with apt-get"
-  "${sudo[@]}" apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq openssl >&2
+  log "openssl missing; installing it from Debian"
+  ensure_debian_packages openssl >&2 || die "openssl is missing and could not be installed (Debian package: openssl)"
   command -v openssl >/dev/null 2>&1 || die "openssl still unavailable (Debian package: openssl)"
 }
 
@@ -213,24 +207,7 @@ EOF
 
 # ----------------------------------------------------------------------------------------------- helpers
 
-free_port() {
-  python3 - <<'EOF'
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-EOF
-}
 
-port_free() {
-  python3 - "$1" <<'EOF' >/dev/null 2>&1
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.close()
-EOF
-}
 
 # issuer_ok ISSUER [CA] -> exit 0 when ISSUER/.well-known/openid-configuration answers 200 naming
 # ISSUER (over https: with a certificate that CA signed)
@@ -243,13 +220,6 @@ with urllib.request.urlopen(sys.argv[1] + "/.well-known/openid-configuration", t
 EOF
 }
 
-pid_alive() {
-  local pidfile="$1"
-  [ -f "$pidfile" ] || return 1
-  local pid
-  pid="$(cat "$pidfile" 2>/dev/null || true)"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
-}
 
 # ------------------------------------------------------------------------------------------------- start
 
@@ -344,23 +314,7 @@ os.execv(sys.argv[1], sys.argv[1:])
 
 cmd_stop() {
   [ $# -eq 1 ] || usage
-  local dir="$1" pid
-  [ -f "$dir/pid" ] || return 0
-  pid="$(cat "$dir/pid" 2>/dev/null || true)"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    local i
-    for i in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "pid $pid ignored SIGTERM for 10 s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-    fi
-  fi
-  rm -f "$dir/pid"
+  stop_server "$1"
 }
 
 cmd_url() {

@@ -65,6 +65,7 @@ START_TIMEOUT="${SYNAPSE_START_TIMEOUT:-60}"
 
 die() { echo "synapse.sh: $*" >&2; exit 1; }
 log() { echo "synapse.sh: $*" >&2; }
+. "$SCRIPT_DIR/lib/servers.sh"
 
 usage() {
   # The comment block at the top of this file.
@@ -137,25 +138,7 @@ cmd_install() {
 
 # ----------------------------------------------------------------------------------------------- helpers
 
-free_port() {
-  python3 - <<'EOF'
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-EOF
-}
 
-port_free() {
-  python3 - "$1" <<'EOF' >/dev/null 2>&1
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Twisted does: TIME_WAIT is fine
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.close()
-EOF
-}
 
 # http_ok URL -> exit 0 when GET answers 200
 http_ok() {
@@ -166,13 +149,6 @@ with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
 EOF
 }
 
-pid_alive() {
-  local pidfile="$1"
-  [ -f "$pidfile" ] || return 1
-  local pid
-  pid="$(cat "$pidfile" 2>/dev/null || true)"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
-}
 
 configured_port() {
   # The port of the listener in an existing homeserver.yaml (written by this script).
@@ -361,23 +337,7 @@ os.execv(sys.executable, [sys.executable, "-m", "synapse.app.homeserver", "-c", 
 
 cmd_stop() {
   [ $# -eq 1 ] || usage
-  local dir="$1" pid
-  [ -f "$dir/pid" ] || return 0
-  pid="$(cat "$dir/pid" 2>/dev/null || true)"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    local i
-    for i in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "pid $pid ignored SIGTERM for 10 s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-    fi
-  fi
-  rm -f "$dir/pid"
+  stop_server "$1"
 }
 
 # ---------------------------------------------------------------------------------------------- register

@@ -3,13 +3,15 @@
 
 mod support;
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use matrix_sdk::Client;
+use matrix_sdk::authentication::matrix::MatrixSession;
 use support::app::{App, WAIT, data_root, paths_in};
 use support::calls::{ec_join, shared_room};
 use support::{RoomOpts, homeserver, wait_for};
-use vestibule::config::Settings;
+use vestibule::config::{ProfilePaths, Settings};
 use vestibule::matrix::{Command, Connection, Update};
 use vestibule::secrets::{SecretStore, SecretStoreKind, StoredSecret};
 
@@ -115,41 +117,51 @@ async fn a_sync_refused_even_afresh_stops_with_a_sentence() {
     assert_eq!(proxy.rewritten.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_session_keeps_its_store_and_signing_in_resumes_the_device() {
-    let hs = homeserver();
-    let bob = hs.register("bob").await;
-    // A session whose access token expires in 3 s (the test Synapse's refreshable lifetime) and
-    // cannot be refreshed.
+/// A session of `user` whose access token expires in 3 s (the test Synapse's lifetime of
+/// refreshable tokens), with its refresh token.
+async fn refreshable_session(user: &support::TestUser) -> MatrixSession {
     let other = Client::builder()
-        .homeserver_url(&hs.url)
+        .homeserver_url(&homeserver().url)
         .build()
         .await
         .unwrap();
     other
         .matrix_auth()
-        .login_username(bob.user_id.as_str(), &bob.password)
+        .login_username(user.user_id.as_str(), &user.password)
         .request_refresh_token()
         .send()
         .await
         .unwrap();
-    let mut session = other.matrix_auth().session().unwrap();
-    let device = session.meta.device_id.to_string();
-    // Its refresh token is refused too (as one used up elsewhere): the session ends softly.
-    session.tokens.refresh_token = Some("syr_refused".into());
+    other.matrix_auth().session().unwrap()
+}
+
+/// A profile whose saved secret holds `session`, as a restart finds it.
+fn saved_session(session: MatrixSession) -> (PathBuf, ProfilePaths, SecretStore) {
     let root = data_root();
     let paths = paths_in(&root);
     paths.create_data_dir().unwrap();
     let secrets = SecretStore::new(SecretStoreKind::File, &paths);
     secrets
         .save(&StoredSecret {
-            homeserver: hs.url.clone(),
+            homeserver: homeserver().url.clone(),
             session,
             store_passphrase: "kept-store-passphrase".into(),
             oauth_client_id: None,
         })
         .unwrap();
-    drop(other);
+    (root, paths, secrets)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_keeps_its_store_and_signing_in_resumes_the_device() {
+    let hs = homeserver();
+    let bob = hs.register("bob").await;
+    // A session whose access token expires in 3 s and whose refresh token is refused too (as
+    // one used up elsewhere): the session ends softly.
+    let mut session = refreshable_session(&bob).await;
+    let device = session.meta.device_id.to_string();
+    session.tokens.refresh_token = Some("syr_refused".into());
+    let (root, paths, secrets) = saved_session(session);
 
     let mut app = App::spawned(root.clone(), Settings::default());
     let restored = app
@@ -211,36 +223,11 @@ async fn an_expired_session_keeps_its_store_and_signing_in_resumes_the_device() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_that_can_be_refreshed_stays_and_keeps_its_new_tokens() {
-    let hs = homeserver();
-    let bob = hs.register("bob").await;
+    let bob = homeserver().register("bob").await;
     // Its access token expires every 3 s; its refresh token is good.
-    let other = Client::builder()
-        .homeserver_url(&hs.url)
-        .build()
-        .await
-        .unwrap();
-    other
-        .matrix_auth()
-        .login_username(bob.user_id.as_str(), &bob.password)
-        .request_refresh_token()
-        .send()
-        .await
-        .unwrap();
-    let session = other.matrix_auth().session().unwrap();
+    let session = refreshable_session(&bob).await;
     let first_token = session.tokens.access_token.clone();
-    let root = data_root();
-    let paths = paths_in(&root);
-    paths.create_data_dir().unwrap();
-    let secrets = SecretStore::new(SecretStoreKind::File, &paths);
-    secrets
-        .save(&StoredSecret {
-            homeserver: hs.url.clone(),
-            session,
-            store_passphrase: "kept-store-passphrase".into(),
-            oauth_client_id: None,
-        })
-        .unwrap();
-    drop(other);
+    let (root, _, secrets) = saved_session(session);
     let mut app = App::spawned(root.clone(), Settings::default());
     app.expect("the restored session", |u| {
         matches!(u, Update::SignedIn { .. }).then_some(())
