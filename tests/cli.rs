@@ -447,18 +447,37 @@ async fn without_a_keyring_sign_in_refuses_with_the_fix() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_session_lives_in_the_secret_service_and_leaves_with_logout() {
-    let hs = homeserver();
-    let bob = hs.register("bob").await;
-    let data = data_dir("keyring");
-    let home = data.join("home");
-    let run = data.join("run");
+/// Runs `script` in a real session bus with GNOME Keyring's Secret Service (no display: an
+/// unlock prompt cannot be shown), the profile in `data` keeping its secret there. The script
+/// sees `$VESTIBULE`, `$VESTIBULE_DATA_DIR`, `$OUT` (= `data`), `$HS`, `$USER_ID` and `$PASSWORD`.
+fn in_keyring_session(data: &Path, user: &TestUser, script: &str) -> Output {
+    let (home, run) = (data.join("home"), data.join("run"));
     std::fs::create_dir_all(&home).unwrap();
     std::fs::create_dir_all(&run).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
-    // A real session bus with GNOME Keyring's Secret Service, unlocked as a desktop login would.
+    Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", script])
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &run)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("VESTIBULE", env!("CARGO_BIN_EXE_vestibule"))
+        .env("VESTIBULE_DATA_DIR", data)
+        .env_remove("VESTIBULE_SECRET_STORE")
+        .env("OUT", data)
+        .env("HS", &homeserver().url)
+        .env("USER_ID", user.user_id.as_str())
+        .env("PASSWORD", &user.password)
+        .output()
+        .expect("dbus-run-session is installed (the test command installs it)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_lives_in_the_secret_service_and_leaves_with_logout() {
+    let bob = homeserver().register("bob").await;
+    let data = data_dir("keyring");
+    // Unlocked as a desktop login would.
     let script = r#"
         echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 90
         printf '%s\n' "$PASSWORD" | "$VESTIBULE" login "$HS" "$USER_ID" || exit 91
@@ -468,18 +487,7 @@ async fn the_session_lives_in_the_secret_service_and_leaves_with_logout() {
         "$VESTIBULE" lobbies 2>/dev/null && exit 95
         exit 0
     "#;
-    let out = Command::new("dbus-run-session")
-        .args(["--", "sh", "-c", script])
-        .env("HOME", &home)
-        .env("XDG_RUNTIME_DIR", &run)
-        .env("VESTIBULE", env!("CARGO_BIN_EXE_vestibule"))
-        .env("VESTIBULE_DATA_DIR", &data)
-        .env_remove("VESTIBULE_SECRET_STORE")
-        .env("HS", &hs.url)
-        .env("USER_ID", bob.user_id.as_str())
-        .env("PASSWORD", &bob.password)
-        .output()
-        .expect("dbus-run-session is installed (the test command installs it)");
+    let out = in_keyring_session(&data, &bob, script);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -492,15 +500,8 @@ async fn the_session_lives_in_the_secret_service_and_leaves_with_logout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_keyring_is_said_as_locked_and_no_second_device_is_made() {
-    let hs = homeserver();
-    let bob = hs.register("bob").await;
+    let bob = homeserver().register("bob").await;
     let data = data_dir("locked-keyring");
-    let home = data.join("home");
-    let run = data.join("run");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::create_dir_all(&run).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
     // GNOME Keyring's login collection locked after the sign-in, as a screen lock or a
     // `secret-tool lock` does; its unlock prompt cannot be shown here, so it is dismissed.
     let script = r#"
@@ -513,21 +514,7 @@ async fn a_locked_keyring_is_said_as_locked_and_no_second_device_is_made() {
         printf '%s\n' "$PASSWORD" | "$VESTIBULE" login "$HS" "$USER_ID" 2>"$OUT/login.err" && exit 94
         exit 0
     "#;
-    let out = Command::new("dbus-run-session")
-        .args(["--", "sh", "-c", script])
-        .env("HOME", &home)
-        .env("XDG_RUNTIME_DIR", &run)
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .env("VESTIBULE", env!("CARGO_BIN_EXE_vestibule"))
-        .env("VESTIBULE_DATA_DIR", &data)
-        .env_remove("VESTIBULE_SECRET_STORE")
-        .env("OUT", &data)
-        .env("HS", &hs.url)
-        .env("USER_ID", bob.user_id.as_str())
-        .env("PASSWORD", &bob.password)
-        .output()
-        .expect("dbus-run-session is installed (the test command installs it)");
+    let out = in_keyring_session(&data, &bob, script);
     let said = |name: &str| std::fs::read_to_string(data.join(name)).unwrap_or_default();
     assert_eq!(
         out.status.code(),
