@@ -47,6 +47,7 @@ fn lobby(i: usize, people: usize) -> RoomLobby {
         room_id: format!("!room{i:03}:example.org"),
         name: format!("Room {i:03}"),
         is_direct: false,
+        peer: None,
         calls: if people == 0 {
             Vec::new()
         } else {

@@ -341,11 +341,27 @@ impl Settings {
 /// Replaces `path` with `bytes`: written to `<path>.new` beside it, synced, renamed over it and
 /// the folder synced. On failure the `.new` file is removed and `path` is as it was.
 pub fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_with_mode(path, bytes, 0o666)
+}
+
+/// [`write_replacing`] for a file only its owner may read (mode 0600 whatever the umask).
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_with_mode(path, bytes, 0o600)
+}
+
+fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".new");
     let temp = path.with_file_name(name);
-    let written = std::fs::File::create(&temp)
+    // A leftover temp file from a crash may have other permissions: start afresh.
+    std::fs::remove_file(&temp).ok();
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temp)
         .and_then(|mut file| {
             file.write_all(bytes)?;
             file.sync_all()

@@ -10,10 +10,12 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
+pub mod appearance;
 pub mod browser;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod history;
 pub mod interrupts;
 pub mod logging;
 pub mod matrix;

@@ -18,7 +18,33 @@ pub struct Signals {
     show: AtomicBool,
     quit: AtomicBool,
     warnings: Mutex<Vec<String>>,
+    color_scheme: Mutex<Option<crate::appearance::ColorScheme>>,
+    tray: tokio::sync::watch::Sender<TrayState>,
     ctx: OnceLock<egui::Context>,
+}
+
+/// What the tray icon says: something rings, a call is live, calls were missed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrayState {
+    /// Who is calling, while a call rings us.
+    pub ringing: Option<String>,
+    /// Whether we are in a call.
+    pub in_call: bool,
+    /// Missed rings not seen yet.
+    pub missed: usize,
+}
+
+impl TrayState {
+    /// The tooltip's line.
+    fn tool_tip(&self) -> String {
+        match (&self.ringing, self.in_call, self.missed) {
+            (Some(caller), _, _) => format!("{caller} is calling"),
+            (None, true, _) => "In a call".to_owned(),
+            (None, false, 0) => "No call".to_owned(),
+            (None, false, 1) => "1 missed call".to_owned(),
+            (None, false, n) => format!("{n} missed calls"),
+        }
+    }
 }
 
 impl Signals {
@@ -58,6 +84,33 @@ impl Signals {
             warnings.push(sentence);
         }
         self.wake();
+    }
+
+    /// What the tray icon is to say; it changes only when this differs.
+    pub fn set_tray_state(&self, state: TrayState) {
+        self.tray.send_if_modified(|current| {
+            let changed = *current != state;
+            *current = state;
+            changed
+        });
+    }
+
+    /// The tray's state as it changes.
+    pub fn tray_state(&self) -> tokio::sync::watch::Receiver<TrayState> {
+        self.tray.subscribe()
+    }
+
+    /// The desktop's light or dark preference changed.
+    pub fn set_color_scheme(&self, scheme: crate::appearance::ColorScheme) {
+        if let Ok(mut current) = self.color_scheme.lock() {
+            *current = Some(scheme);
+        }
+        self.wake();
+    }
+
+    /// The desktop's preference, when it changed since the last call.
+    pub fn take_color_scheme(&self) -> Option<crate::appearance::ColorScheme> {
+        self.color_scheme.lock().ok().and_then(|mut s| s.take())
     }
 
     /// Whether a show was asked for since the last call.
@@ -342,10 +395,13 @@ impl Autostart {
     }
 }
 
-/// The tray icon: Show and Quit.
+/// The tray icon: Show and Quit, and whether something rings, a call is live or calls were
+/// missed (in its status, tooltip and attention icon).
 struct Tray {
     signals: Arc<Signals>,
     icon: Vec<ksni::Icon>,
+    attention: Vec<ksni::Icon>,
+    state: TrayState,
 }
 
 impl ksni::Tray for Tray {
@@ -362,7 +418,30 @@ impl ksni::Tray for Tray {
     }
 
     fn icon_pixmap(&self) -> Vec<ksni::Icon> {
+        if self.state.in_call || self.state.missed > 0 {
+            return self.attention.clone();
+        }
         self.icon.clone()
+    }
+
+    fn attention_icon_pixmap(&self) -> Vec<ksni::Icon> {
+        self.attention.clone()
+    }
+
+    fn status(&self) -> ksni::Status {
+        if self.state.ringing.is_some() {
+            ksni::Status::NeedsAttention
+        } else {
+            ksni::Status::Active
+        }
+    }
+
+    fn tool_tip(&self) -> ksni::ToolTip {
+        ksni::ToolTip {
+            title: "Vestibule".into(),
+            description: self.state.tool_tip(),
+            ..Default::default()
+        }
     }
 
     fn activate(&mut self, _x: i32, _y: i32) {
@@ -388,36 +467,64 @@ impl ksni::Tray for Tray {
     }
 }
 
-/// The app icon as ARGB32 for the tray.
-fn tray_icon() -> Vec<ksni::Icon> {
+/// The app icon as ARGB32 for the tray, plain and with a dot in its corner (ringing, in a
+/// call, missed calls).
+fn tray_icons() -> (Vec<ksni::Icon>, Vec<ksni::Icon>) {
     const PNG: &[u8] =
         include_bytes!("../packaging/icons/hicolor/32x32/apps/im.vestibule.Vestibule.png");
     let Ok(image) = image::load_from_memory(PNG) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    let rgba = image.to_rgba8();
-    let (width, height) = rgba.dimensions();
-    let data = rgba
-        .pixels()
-        .flat_map(|p| [p[3], p[0], p[1], p[2]])
-        .collect();
-    vec![ksni::Icon {
+    let plain = image.to_rgba8();
+    let mut dotted = plain.clone();
+    let (width, height) = plain.dimensions();
+    let (cx, cy, r) = (
+        width as f32 * 0.78,
+        height as f32 * 0.22,
+        width as f32 * 0.2,
+    );
+    for (x, y, pixel) in dotted.enumerate_pixels_mut() {
+        let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+        if dx * dx + dy * dy <= r * r {
+            *pixel = image::Rgba([0xd9, 0x3f, 0x3f, 0xff]);
+        }
+    }
+    let icon = |rgba: &image::RgbaImage| ksni::Icon {
         width: width as i32,
         height: height as i32,
-        data,
-    }]
+        data: rgba
+            .pixels()
+            .flat_map(|p| [p[3], p[0], p[1], p[2]])
+            .collect(),
+    };
+    (vec![icon(&plain)], vec![icon(&dotted)])
 }
 
 /// Shows the tray icon when the desktop has a tray; `None` (logged) when it has not. Must run
 /// inside a tokio runtime.
 pub async fn spawn_tray(signals: Arc<Signals>) -> Option<ksni::Handle<impl ksni::Tray>> {
     use ksni::TrayMethods;
+    let (icon, attention) = tray_icons();
+    let mut states = signals.tray_state();
     let tray = Tray {
         signals,
-        icon: tray_icon(),
+        icon,
+        attention,
+        state: TrayState::default(),
     };
     match tray.spawn().await {
-        Ok(handle) => Some(handle),
+        Ok(handle) => {
+            let follower = handle.clone();
+            tokio::spawn(async move {
+                while states.changed().await.is_ok() {
+                    let state = states.borrow_and_update().clone();
+                    if follower.update(|tray| tray.state = state).await.is_none() {
+                        return;
+                    }
+                }
+            });
+            Some(handle)
+        }
         Err(e) => {
             tracing::info!(
                 "no tray icon ({e}); closing the window keeps Vestibule running, start it again to show it"

@@ -153,6 +153,7 @@ pub fn run(profile: &str, background: bool, started: Instant) -> Result<(), Stri
     let (settings, _) = Settings::load(&paths.config_file);
     let (desktop, answers) = desktop_ringer(&settings, &signals);
     spawn_tray(&runtime, signals.clone());
+    follow_color_scheme(&runtime, signals.clone());
     let backend = WorkerBackend::new(
         runtime.handle().clone(),
         paths.clone(),
@@ -230,6 +231,16 @@ fn spawn_tray(runtime: &tokio::runtime::Runtime, signals: Arc<Signals>) {
     runtime.spawn(async move {
         let _tray = shell::spawn_tray(signals).await;
         std::future::pending::<()>().await;
+    });
+}
+
+/// Follows the desktop's light or dark preference beside the window.
+fn follow_color_scheme(runtime: &tokio::runtime::Runtime, signals: Arc<Signals>) {
+    runtime.spawn(async move {
+        let result = crate::appearance::follow(|scheme| signals.set_color_scheme(scheme)).await;
+        if let Err(reason) = result {
+            tracing::info!("not following the desktop's light or dark preference: {reason}");
+        }
     });
 }
 

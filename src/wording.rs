@@ -42,6 +42,33 @@ pub fn elapsed_changes_in_ms(started_ms: u64, now_ms: u64) -> u64 {
     step - now_ms % step
 }
 
+/// How long ago `at_ms` was, as the call history says it: "just now", "5 min ago", "3 h ago",
+/// "yesterday", "4 days ago".
+pub fn ago_text(at_ms: u64, now_ms: u64) -> String {
+    let mins = now_ms.saturating_sub(at_ms) / 60_000;
+    match mins {
+        0 => "just now".into(),
+        1..60 => format!("{mins} min ago"),
+        60..1440 => format!("{} h ago", mins / 60),
+        1440..2880 => "yesterday".into(),
+        _ => format!("{} days ago", mins / 1440),
+    }
+}
+
+/// What became of a call in the history, as a few words: "Missed call", "Answered",
+/// "Answered on another device", "Declined", "You called".
+pub fn outcome_text(record: &crate::history::CallRecord) -> &'static str {
+    use crate::history::CallOutcome;
+    match (record.outcome, record.elsewhere) {
+        (CallOutcome::Missed, _) => "Missed call",
+        (CallOutcome::Answered, false) => "Answered",
+        (CallOutcome::Answered, true) => "Answered on another device",
+        (CallOutcome::Declined, false) => "Declined",
+        (CallOutcome::Declined, true) => "Declined on another device",
+        (CallOutcome::Outgoing, _) => "You called",
+    }
+}
+
 /// A duration as the command line prints it, compact for columns: "42s", "5m03s", "1h05m".
 pub fn compact_duration(ms: u64) -> String {
     let secs = ms / 1000;
@@ -107,6 +134,17 @@ mod tests {
         );
         assert_eq!(elapsed_text(now - 60_100, now), "1 min");
         assert_eq!(elapsed_text(now - 3_960_000, now), "1 h 05 min");
+    }
+
+    #[test]
+    fn history_times_read_as_ago() {
+        let now = 10_000_000_000;
+        assert_eq!(ago_text(now - 59_000, now), "just now");
+        assert_eq!(ago_text(now + 5_000, now), "just now");
+        assert_eq!(ago_text(now - 5 * 60_000, now), "5 min ago");
+        assert_eq!(ago_text(now - 3 * 3_600_000, now), "3 h ago");
+        assert_eq!(ago_text(now - 30 * 3_600_000, now), "yesterday");
+        assert_eq!(ago_text(now - 4 * 86_400_000, now), "4 days ago");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use support::calls::{
 };
 use support::{RoomOpts, TestUser, homeserver, wait_for};
 use vestibule::config::Settings;
+use vestibule::history::CallOutcome;
 use vestibule::matrix::{
     self, Command, Connection, OwnCallState, RingAlert, RoomLobby, SessionTrust, Update,
     WorkerConfig,
@@ -518,6 +520,49 @@ async fn rings_in_and_stops_when_the_caller_leaves() {
     assert!(app.ringer.events().iter().any(
         |e| matches!(e, RingerEvent::Stopped(c, _) if c.notification_event_id == notification)
     ));
+
+    // The history keeps it as a missed call, unseen, in an owner-only file that the command
+    // line reads beside the running worker.
+    let missed = app
+        .history_where("the missed call in the history", |h| {
+            h.calls()
+                .iter()
+                .find(|c| c.outcome == CallOutcome::Missed)
+                .cloned()
+        })
+        .await;
+    assert_eq!(missed.outcome, CallOutcome::Missed);
+    assert_eq!(missed.room_id, dm.as_str());
+    assert_eq!(missed.caller.as_deref(), Some(alice.user_id.as_str()));
+    assert!(missed.is_unseen_missed());
+    let file = app.root.join("default").join("history.json");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+    let root = app.root.clone();
+    let cli_history = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vestibule"))
+            .args(["history", "--json"])
+            .env("VESTIBULE_DATA_DIR", &root)
+            .env_remove("VESTIBULE_PROFILE")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let printed = cli_history();
+    assert_eq!(printed["history"][0]["outcome"], "missed", "{printed}");
+    assert_eq!(printed["history"][0]["caller"], alice.user_id.as_str());
+    assert_eq!(printed["history"][0]["seen"], false);
+    // Seen in the window: the file says so too.
+    app.send(Command::MarkCallsSeen {
+        room: Some(dm.to_owned()),
+    });
+    app.expect("the call seen", |u| match u {
+        Update::History { history } => (history.unseen_missed(None) == 0).then_some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(cli_history()["history"][0]["seen"], true);
     app.quit().await;
 }
 
@@ -755,6 +800,16 @@ async fn answering_joins_and_ringing_out_reaches_the_callee() {
     );
     assert_eq!(member["sender"], bob.user_id.as_str());
     assert_eq!(member["content"]["device_id"], app.device_id.as_str());
+    let outgoing = app
+        .history_where("the outgoing call in the history", |h| {
+            h.calls()
+                .iter()
+                .find(|c| c.outcome == CallOutcome::Outgoing)
+                .cloned()
+        })
+        .await;
+    assert_eq!(outgoing.outcome, CallOutcome::Outgoing);
+    assert_eq!(outgoing.intent.as_deref(), Some("audio"));
     app.send(Command::Leave {
         room: dm.to_owned().into(),
     });
@@ -786,6 +841,15 @@ async fn answering_joins_and_ringing_out_reaches_the_callee() {
         l.own == OwnCallState::Joined
     })
     .await;
+    let answered = app
+        .history_where("the answered call in the history", |h| {
+            h.calls()
+                .iter()
+                .find(|c| c.outcome == CallOutcome::Answered)
+                .cloned()
+        })
+        .await;
+    assert!(!answered.elsewhere && answered.seen);
     app.quit().await;
 }
 

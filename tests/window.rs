@@ -5,6 +5,7 @@
 mod support;
 
 mod window {
+    pub mod calls;
     pub mod live;
     pub mod scripted;
 }

@@ -4,8 +4,10 @@
 //! draws in `ui`, and sends [`Command`]s. It repaints only when an update arrives or something
 //! on screen is due to change.
 
+mod incoming;
 mod model;
 
+pub use incoming::incoming_viewport_id;
 pub use model::{Model, Screen};
 
 use std::collections::{HashMap, HashSet};
@@ -20,10 +22,12 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use crate::config::Settings;
 use crate::matrix::{Command, Update};
 use crate::shell::{Autostart, Signals};
-use crate::ui::incoming::{IncomingAction, incoming_ui};
+use crate::ui::history::{HistoryAction, history_ui};
 use crate::ui::lobby::{LobbyAction, LobbyContext, lobby_ui};
 use crate::ui::login::{LoginAction, login_ui, restoring_ui};
-use crate::ui::rooms::{ordered_rooms, room_list_ui};
+use crate::ui::rooms::{
+    RoomListAction, RoomListContext, listed_names, ordered_rooms, room_list_ui,
+};
 use crate::ui::settings::{SettingsAction, SettingsContext, settings_ui};
 use crate::ui::space;
 use crate::ui::status::{StatusAction, banners_ui, status_ui};
@@ -66,6 +70,8 @@ pub struct VestibuleApp {
     started: Instant,
     first_frame_logged: bool,
     lobbies_logged: bool,
+    /// The incoming call's window.
+    incoming: incoming::IncomingWindow,
 }
 
 impl VestibuleApp {
@@ -99,6 +105,7 @@ impl VestibuleApp {
             started: Instant::now(),
             first_frame_logged: false,
             lobbies_logged: false,
+            incoming: incoming::IncomingWindow::default(),
         }
     }
 
@@ -226,6 +233,10 @@ impl VestibuleApp {
                 self.settings_panel(ui);
                 return;
             }
+            if self.model.history_open() {
+                self.history_panel(ui, now_ms);
+                return;
+            }
             let Some(room_id) = self.model.selected().map(str::to_owned) else {
                 ui.label("Choose a room on the left to see its call.");
                 return;
@@ -234,28 +245,116 @@ impl VestibuleApp {
         });
     }
 
-    /// The room list; the search is typed into a copy that the model then takes.
+    /// "Recent calls" with its missed-call badge, then the room list; the search is typed into
+    /// a copy that the model then takes.
     fn room_list(&mut self, ui: &mut Ui, now_ms: u64) {
+        let missed_total = self.model.history().unseen_missed(None);
+        let label = match missed_total {
+            0 => "Recent calls".to_owned(),
+            n => format!("Recent calls · {n} missed"),
+        };
+        let text = egui::RichText::new(label);
+        let text = if missed_total > 0 {
+            text.color(crate::ui::ALERT)
+        } else {
+            text
+        };
+        let open = self.model.history_open();
+        if ui.add(egui::Button::selectable(open, text)).clicked() {
+            self.model.open_history();
+            if self.model.see_missed_calls(None) {
+                self.send(Command::MarkCallsSeen { room: None });
+            }
+        }
+        ui.add_space(space::S);
         let order = self.room_order();
+        let names = listed_names(self.model.rooms());
         let ringing: HashSet<String> = self
             .model
             .ringing()
             .iter()
             .map(|a| a.call.room_id.clone())
             .collect();
+        let mut missed: HashMap<String, usize> = HashMap::new();
+        for call in self.model.history().calls() {
+            if call.is_unseen_missed() {
+                *missed.entry(call.room_id.clone()).or_default() += 1;
+            }
+        }
         let mut search = self.model.search().to_owned();
-        let chosen = room_list_ui(
+        let cx = RoomListContext {
+            order: &order,
+            names: &names,
+            selected: (!open).then_some(()).and(self.model.selected()),
+            ringing: &ringing,
+            missed: &missed,
+            profiles: self.model.profiles(),
+            now_ms,
+        };
+        let actions = room_list_ui(ui, self.model.rooms(), &mut search, &cx);
+        self.model.set_search(search);
+        for action in actions {
+            match action {
+                RoomListAction::Select(room) => self.choose_room(room),
+                RoomListAction::WantsProfile { room_id, user_id } => {
+                    self.fetch_profile_of(&room_id, &user_id);
+                }
+            }
+        }
+    }
+
+    /// The person chose a room: its lobby shows and its missed calls are seen.
+    fn choose_room(&mut self, room: String) {
+        if self.model.see_missed_calls(Some(&room))
+            && let Ok(id) = OwnedRoomId::try_from(room.as_str())
+        {
+            self.send(Command::MarkCallsSeen { room: Some(id) });
+        }
+        self.model.select_room(room);
+    }
+
+    /// Asks once for the profile of the person of a direct chat, for its avatar in the list.
+    fn fetch_profile_of(&mut self, room_id: &str, user_id: &str) {
+        if !self.model.want_profile(user_id) {
+            return;
+        }
+        if let (Ok(room), Ok(user)) = (
+            OwnedRoomId::try_from(room_id),
+            OwnedUserId::try_from(user_id),
+        ) {
+            self.send(Command::Profiles {
+                room,
+                users: vec![user],
+            });
+        }
+    }
+
+    fn history_panel(&mut self, ui: &mut Ui, now_ms: u64) {
+        let joined: HashSet<&str> = self
+            .model
+            .rooms()
+            .iter()
+            .map(|r| r.room_id.as_str())
+            .collect();
+        let action = history_ui(
             ui,
-            self.model.rooms(),
-            &order,
-            &mut search,
-            self.model.selected(),
-            &ringing,
+            self.model.history(),
+            &joined,
+            self.model.profiles(),
             now_ms,
         );
-        self.model.set_search(search);
-        if let Some(room) = chosen {
-            self.model.select_room(room);
+        match action {
+            Some(HistoryAction::CallBack { room_id, intent }) => {
+                if let Ok(room) = OwnedRoomId::try_from(room_id.as_str()) {
+                    self.model.select_room(room_id);
+                    self.send(Command::Ring {
+                        room: room.into(),
+                        intent,
+                    });
+                }
+            }
+            Some(HistoryAction::Open(room_id)) => self.choose_room(room_id),
+            None => {}
         }
     }
 
@@ -376,38 +475,33 @@ impl VestibuleApp {
         }
     }
 
-    fn incoming_overlay(&mut self, ui: &mut Ui, now_ms: u64) {
-        let Some(alert) = self.model.ringing().first().cloned() else {
-            if let Some((sentence, until)) = self.model.ring_stopped()
-                && now_ms < until
-            {
-                let sentence = sentence.to_owned();
-                egui::Area::new(Id::unique("ring-stopped"))
-                    .anchor(egui::Align2::CENTER_TOP, [0.0, 48.0])
-                    .show(ui.ctx(), |ui| {
-                        egui::Frame::popup(ui.style()).show(ui, |ui| ui.label(sentence));
-                    });
-            }
+    /// Why the last ring stopped, for a while at the top of the main window.
+    fn ring_stopped_toast(&mut self, ui: &mut Ui, now_ms: u64) {
+        if !self.model.ringing().is_empty() {
             return;
-        };
-        if self.model.selected() != Some(alert.call.room_id.as_str()) {
-            self.fetch_profiles(&alert.call.room_id);
         }
-        let caller = self.model.profiles().get(&alert.call.caller);
-        let modal = egui::Modal::new(Id::unique("incoming"))
-            .show(ui.ctx(), |ui| incoming_ui(ui, &alert, caller, now_ms));
-        let Ok(room) = OwnedRoomId::try_from(alert.call.room_id.as_str()) else {
-            return;
-        };
-        match modal.inner {
-            Some(IncomingAction::Answer) => {
-                self.model.select_room(room.to_string());
-                self.send(Command::Answer { room });
-            }
-            Some(IncomingAction::Decline) => self.send(Command::Decline {
-                room: Some(room.into()),
-            }),
-            None => {}
+        if let Some((sentence, until)) = self.model.ring_stopped()
+            && now_ms < until
+        {
+            let sentence = sentence.to_owned();
+            egui::Area::new(Id::unique("ring-stopped"))
+                .anchor(egui::Align2::CENTER_TOP, [0.0, 48.0])
+                .show(ui.ctx(), |ui| {
+                    egui::Frame::popup(ui.style()).show(ui, |ui| ui.label(sentence));
+                });
+        }
+    }
+
+    /// What the tray icon is to say now.
+    fn tray_state(&self) -> crate::shell::TrayState {
+        crate::shell::TrayState {
+            ringing: self.model.ringing().first().map(|a| a.caller_name.clone()),
+            in_call: self
+                .model
+                .rooms()
+                .iter()
+                .any(|r| r.own == crate::matrix::OwnCallState::Joined),
+            missed: self.model.history().unseen_missed(None),
         }
     }
 
@@ -444,6 +538,9 @@ impl eframe::App for VestibuleApp {
         let now_ms = (self.clock)();
         while let Ok(update) = self.updates.try_recv() {
             self.model.apply(update, now_ms);
+        }
+        if let Some(scheme) = self.signals.take_color_scheme() {
+            ctx.set_theme(scheme.theme_preference());
         }
         for warning in self.signals.take_warnings() {
             self.model.banner(warning, false);
@@ -490,6 +587,8 @@ impl eframe::App for VestibuleApp {
             ctx.send_viewport_cmd(ViewportCommand::CancelClose);
             hide(ctx);
         }
+        self.wake_for_incoming(ctx);
+        self.signals.set_tray_state(self.tray_state());
         let next = self.next_repaint(now_ms);
         if let Some(after) = next {
             ctx.request_repaint_after(after);
@@ -558,7 +657,8 @@ impl eframe::App for VestibuleApp {
             }
             Screen::Main => {
                 self.main_ui(ui, now_ms);
-                self.incoming_overlay(ui, now_ms);
+                self.ring_stopped_toast(ui, now_ms);
+                self.incoming_window(&ctx, now_ms);
             }
         }
         self.log_startup();

@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::config::Settings;
+use crate::history::CallHistory;
 use crate::matrix::{
     Connection, FocusInfo, FocusSource, Profile, RingAlert, RoomLobby, SessionTrust, Update,
 };
@@ -71,6 +72,10 @@ pub struct Model {
     settings_view: SettingsView,
     /// Whether the settings are open.
     settings_open: bool,
+    /// The call history, as the worker last sent it.
+    history: CallHistory,
+    /// Whether "Recent calls" is open.
+    history_open: bool,
     /// Join with video.
     video: bool,
     /// The worker finished.
@@ -117,6 +122,8 @@ impl Model {
             },
             settings,
             settings_open: false,
+            history: CallHistory::default(),
+            history_open: false,
             video: true,
             worker_stopped: false,
             version: 0,
@@ -173,6 +180,7 @@ impl Model {
                 self.trust.entering_key &= trust != SessionTrust::Verified;
             }
             Update::RecoveryKey { key } => self.trust.new_key = Some(key.0),
+            Update::History { history } => self.history = history,
         }
     }
 
@@ -306,6 +314,19 @@ impl Model {
     pub fn select_room(&mut self, room_id: String) {
         self.selected = Some(room_id);
         self.settings_open = false;
+        self.history_open = false;
+    }
+
+    /// The user opened "Recent calls".
+    pub fn open_history(&mut self) {
+        self.history_open = true;
+        self.settings_open = false;
+    }
+
+    /// The missed calls of `room_id` (every room's with `None`) are seen here; returns whether
+    /// any was unseen, so that the worker is to be told.
+    pub fn see_missed_calls(&mut self, room_id: Option<&str>) -> bool {
+        self.history.mark_seen(room_id)
     }
 
     /// The user typed in the room search.
@@ -360,7 +381,13 @@ impl Model {
         self.to_open.take()
     }
 
-    /// Whether the window should come to the front (a sign-in in the browser ended), once.
+    /// The main window is to come to the front (a call answered in the incoming window).
+    pub fn raise(&mut self) {
+        self.raise = true;
+    }
+
+    /// Whether the window should come to the front (a sign-in in the browser ended, a call was
+    /// answered), once.
     pub fn take_raise(&mut self) -> bool {
         std::mem::take(&mut self.raise)
     }
@@ -389,6 +416,11 @@ impl Model {
         users.dedup();
         users.retain(|u| self.requested_profiles.insert(u.clone()));
         users
+    }
+
+    /// Whether `user_id`'s profile is still to be asked for (it is then marked asked).
+    pub fn want_profile(&mut self, user_id: &str) -> bool {
+        self.requested_profiles.insert(user_id.to_owned())
     }
 }
 
@@ -475,6 +507,16 @@ impl Model {
         &self.settings_view
     }
 
+    /// The call history.
+    pub fn history(&self) -> &CallHistory {
+        &self.history
+    }
+
+    /// Whether "Recent calls" is open.
+    pub fn history_open(&self) -> bool {
+        self.history_open
+    }
+
     /// Whether the settings are open.
     pub fn settings_open(&self) -> bool {
         self.settings_open
@@ -509,6 +551,7 @@ mod tests {
             room_id: id.into(),
             name: name.into(),
             is_direct: false,
+            peer: None,
             calls: Vec::new(),
             own: OwnCallState::NotJoined,
         }
@@ -546,6 +589,7 @@ mod tests {
         model.apply(Update::Lobby { lobby }, 0);
         let lobby = RoomLobby {
             is_direct: true,
+            peer: None,
             ..room("!a:example.org", "Alpha")
         };
         model.apply(Update::Lobby { lobby }, 0);

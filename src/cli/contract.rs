@@ -1,5 +1,5 @@
-//! The scripting contract: the JSON that `lobbies --json`, `foci --json` and `watch --json`
-//! print, apart from the internal types so that those can change freely. Every document carries
+//! The scripting contract: the JSON that `lobbies --json`, `foci --json`, `history --json` and
+//! `watch --json` print, apart from the internal types so that those can change freely. Every document carries
 //! [`SCHEMA_VERSION`]; values are snake_case, wire names are the protocol's (event types for
 //! forms, `audio`/`video` for intents), ids are as Matrix spells them and times are milliseconds
 //! since the Unix epoch. `docs/cli.schema.json` describes every document, and the tests check
@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
+use crate::history::{CallRecord, NotificationType};
 use crate::matrix::{Connection, FocusInfo, FocusSource, OwnCallState, RoomLobby, Update};
 use crate::rtc::membership::WireForm;
 use crate::rtc::ring::{IgnoreReason, IncomingCall, RingOutput, StopReason};
@@ -39,6 +40,31 @@ pub fn calls_doc(calls: &[Call]) -> Value {
 /// `foci --json`: the foci we would use, best first.
 pub fn foci(foci: &[FocusInfo]) -> Value {
     json!({ "schema_version": SCHEMA_VERSION, "foci": foci_list(foci) })
+}
+
+/// `history --json`: the recent calls, newest first.
+pub fn history(calls: &[CallRecord]) -> Value {
+    let calls: Vec<Value> = calls
+        .iter()
+        .map(|c| {
+            json!({
+                "outcome": c.outcome.as_str(),
+                "room_id": c.room_id,
+                "room_name": c.room_name,
+                "caller": c.caller,
+                "caller_name": c.caller_name,
+                "intent": c.intent,
+                "notification_type": match c.notification_type {
+                    NotificationType::Ring => "ring",
+                    NotificationType::Notification => "notification",
+                },
+                "elsewhere": c.elsewhere,
+                "at_ms": c.at_ms,
+                "seen": c.seen,
+            })
+        })
+        .collect();
+    json!({ "schema_version": SCHEMA_VERSION, "history": calls })
 }
 
 /// A failed command on `--json`: the same sentence as on stderr.
@@ -317,6 +343,7 @@ impl WatchEncoder {
             | Update::StoredRooms { .. }
             | Update::FocusChecked { .. }
             | Update::Profiles { .. }
+            | Update::History { .. }
             | Update::Fatal { .. }
             | Update::Stopped => {}
         }

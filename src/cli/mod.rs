@@ -6,6 +6,7 @@
 
 mod attached;
 mod contract;
+mod history;
 mod inert;
 mod login;
 mod print;
@@ -162,6 +163,12 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The recent calls (missed, answered, declined, outgoing), newest first.
+    History {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Play the ringtone and show a test notification, to check sound and notifications.
     TestRing {
         /// How long to ring.
@@ -201,6 +208,7 @@ impl Cmd {
             Self::Foci { .. } => "foci",
             Self::Status { .. } => "status",
             Self::TestRing { .. } => "test-ring",
+            Self::History { .. } => "history",
             Self::Inspect { .. } => "inspect",
         }
     }
@@ -222,6 +230,7 @@ impl Cmd {
                 | Self::Verify { .. }
                 | Self::TestRing { .. }
                 | Self::Inspect { .. }
+                | Self::History { .. }
         )
     }
 
@@ -233,6 +242,7 @@ impl Cmd {
                 | Self::Watch { json: true, .. }
                 | Self::Foci { json: true }
                 | Self::Inspect { json: true, .. }
+                | Self::History { json: true }
         )
     }
 }
@@ -253,6 +263,9 @@ fn run_command(profile: &str, cmd: Cmd) -> Result<(), String> {
         return inspect(file, now_ms, json);
     }
     let paths = ProfilePaths::resolve(profile).map_err(|e| e.to_string())?;
+    if let Cmd::History { json } = cmd {
+        return history::print_history(&paths, json);
+    }
     let (settings, warning) = Settings::load(&paths.config_file);
     if let Some(warning) = warning {
         eprintln!("{warning}");
@@ -525,7 +538,7 @@ impl CliSession {
                     }
                 }
             }
-            Cmd::Inspect { .. } | Cmd::TestRing { .. } => Ok(()),
+            Cmd::Inspect { .. } | Cmd::TestRing { .. } | Cmd::History { .. } => Ok(()),
         }
     }
 

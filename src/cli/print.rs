@@ -165,6 +165,7 @@ pub(super) fn inspect(
         room_id: String::new(),
         name: "room".into(),
         is_direct: false,
+        peer: None,
         calls: lobby.calls().to_vec(),
         own: OwnCallState::NotJoined,
     };

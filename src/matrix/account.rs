@@ -289,6 +289,7 @@ impl Worker {
             user_id: me.user_id.clone(),
             device_id: me.device_id.clone(),
         });
+        self.send_history();
         let tokens_task = tokio::spawn(session::save_refreshed_tokens(
             client.clone(),
             self.secrets.clone(),
@@ -344,6 +345,7 @@ impl Worker {
         };
         let client = account.client.clone();
         drop(account);
+        self.forget_history();
         if let Err(message) = session::logout(&client, &self.config.paths, &self.secrets).await {
             self.out
                 .error(WorkerError::Session(message), Some("logout"), None);
@@ -375,6 +377,7 @@ impl Worker {
         }
         // The token is dead, so the server part of the logout fails; the local cleanup is what
         // matters.
+        self.forget_history();
         if let Err(message) = session::logout(&client, &self.config.paths, &self.secrets).await {
             tracing::debug!("cleaning up a session ended elsewhere: {message}");
         }

@@ -223,6 +223,7 @@ impl Worker {
             }
         }
         for (room_id, messages) in rings {
+            self.history_outgoing(&room_id, &messages);
             self.send_ring(&client, room_id, messages);
         }
         for notice in notices {

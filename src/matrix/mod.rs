@@ -5,7 +5,7 @@
 //! out), `sync` (the sync loop, handing each room's events to the protocol core's reducer),
 //! `rooms` (the room registry, resolving ids and aliases, names and profiles), `membership`
 //! (joining and leaving, power levels), `ringing` (ring effects, answer, decline, our rings),
-//! `foci` (discovery and the health check), `lock` (one process per profile), `session` (the
+//! `foci` (discovery and the health check), `history` (the call history), `lock` (one process per profile), `session` (the
 //! SDK client's sign-in, restore and sign-out), `browser_login` (OAuth 2.0 and single sign-on in
 //! the browser), `verification` (recovery and the session's trust),
 //! `late_keys` (events decrypted when their key arrives late) and `error` (sentences for what went wrong).
@@ -14,6 +14,7 @@ mod account;
 mod browser_login;
 pub mod error;
 mod foci;
+mod history;
 mod late_keys;
 mod lock;
 mod membership;

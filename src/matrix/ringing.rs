@@ -124,6 +124,7 @@ impl Worker {
                     if !muted {
                         self.config.ringer.start(&alert);
                     }
+                    self.history_ring_started(&alert);
                     self.out.send(Update::RingDecision {
                         decision: output.clone(),
                     });
@@ -138,6 +139,7 @@ impl Worker {
                         call: call.clone(),
                         reason: *reason,
                     });
+                    self.history_ring_stopped(call, *reason);
                 }
                 RingOutput::Waiting { .. } | RingOutput::Ignore { .. } => {
                     self.out.send(Update::RingDecision { decision: output });

@@ -27,6 +27,8 @@ pub(super) struct RoomEntry {
     pub name: String,
     /// Whether it is a direct chat (rings go out as `ring` there, else as `notification`).
     pub is_direct: bool,
+    /// The other person of a direct chat.
+    pub peer: Option<String>,
     /// Why joining failed, shown in the lobby while no call machine holds a reason.
     pub failed: Option<String>,
 }
@@ -42,6 +44,7 @@ impl RoomEntry {
             ),
             name: room_name(room).await,
             is_direct: false,
+            peer: None,
             failed: None,
         };
         entry.refresh_direct(room).await;
@@ -62,6 +65,15 @@ impl RoomEntry {
         };
         self.call
             .set_direct(self.is_direct || room.joined_members_count() == 2);
+        // The least user id, so that the same chat always names the same person.
+        self.peer = room
+            .direct_targets()
+            .iter()
+            .map(|target| target.as_str())
+            .filter(|target| target.starts_with('@'))
+            .min()
+            .map(str::to_owned)
+            .filter(|_| self.is_direct);
         was_direct != self.is_direct
     }
 
@@ -78,6 +90,7 @@ impl RoomEntry {
             room_id: room_id.to_string(),
             name: self.name.clone(),
             is_direct: self.is_direct,
+            peer: self.peer.clone(),
             calls: self.call.lobby().calls().to_vec(),
             own,
         }

@@ -106,6 +106,11 @@ pub enum Command {
         /// User ids.
         users: Vec<OwnedUserId>,
     },
+    /// Mark the missed calls of a room (or of every room) seen ([`Update::History`]).
+    MarkCallsSeen {
+        /// The room; `None` marks every room's.
+        room: Option<OwnedRoomId>,
+    },
     /// Leave every call and stop.
     Quit,
 }
@@ -131,6 +136,7 @@ impl Command {
             Self::ApplySettings(_) => "apply_settings",
             Self::TestRing => "test_ring",
             Self::Profiles { .. } => "profiles",
+            Self::MarkCallsSeen { .. } => "mark_calls_seen",
             Self::Quit => "quit",
         }
     }
@@ -219,6 +225,9 @@ impl fmt::Debug for Command {
                 .field("room", room)
                 .field("users", users)
                 .finish(),
+            Self::MarkCallsSeen { room } => {
+                f.debug_struct("MarkCallsSeen").field("room", room).finish()
+            }
             Self::Quit => f.write_str("Quit"),
         }
     }
@@ -283,6 +292,10 @@ pub struct RoomLobby {
     pub name: String,
     /// Whether the room is a direct chat.
     pub is_direct: bool,
+    /// In a direct chat, the other person (their user id), to tell apart two chats whose
+    /// names are the same.
+    #[serde(default)]
+    pub peer: Option<String>,
     /// The active calls, each with its participants, oldest first.
     pub calls: Vec<Call>,
     /// Our part in the room's call.
@@ -463,6 +476,11 @@ pub enum Update {
         room_id: String,
         /// One per user found.
         profiles: Vec<Profile>,
+    },
+    /// The call history, newest first: sent after signing in and on every change.
+    History {
+        /// The calls.
+        history: crate::history::CallHistory,
     },
     /// Something the user should know, once, as a sentence.
     Notice {

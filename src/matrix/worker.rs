@@ -185,6 +185,8 @@ pub(super) struct Worker {
     pub(super) browser_login: Option<tokio::task::AbortHandle>,
     /// Encrypted events waiting for their room keys.
     pub(super) late_keys: super::late_keys::LateKeys,
+    /// The call history.
+    pub(super) history: super::history::History,
 }
 
 async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command>, out: Outbox) {
@@ -196,6 +198,11 @@ async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command
             return;
         }
     };
+    let (history, history_problem) =
+        super::history::History::load(crate::history::HistoryFile::in_dir(&config.paths.data_dir));
+    if let Some(message) = history_problem {
+        out.send(Update::Notice { message });
+    }
     let mut worker = Worker {
         secrets: SecretStore::new(config.secret_store, &config.paths),
         config,
@@ -211,6 +218,7 @@ async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command
         signing_in: false,
         browser_login: None,
         late_keys: Default::default(),
+        history,
     };
     worker.start_restore();
     let mut commands_closed = false;
@@ -329,6 +337,10 @@ impl Worker {
             }
             Command::Profiles { room, users } => {
                 self.fetch_profiles(room, users);
+                Ok(())
+            }
+            Command::MarkCallsSeen { room } => {
+                self.mark_calls_seen(room.as_deref());
                 Ok(())
             }
             Command::Quit => {

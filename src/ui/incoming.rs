@@ -1,5 +1,5 @@
-//! The incoming-call overlay: who calls, from where, audio or video, Answer and Decline, and
-//! how long it keeps ringing.
+//! The incoming call's content: who calls, from where, audio or video, large Answer and
+//! Decline, and how long it keeps ringing; then, when it stopped by itself, why.
 
 use egui::{RichText, Ui};
 
@@ -15,6 +15,8 @@ pub enum IncomingAction {
     Answer,
     /// Decline it.
     Decline,
+    /// Close the window, leaving the ring be.
+    Dismiss,
 }
 
 /// The headline of an incoming call: a room's notification says a call started; a ring says
@@ -26,16 +28,21 @@ pub fn incoming_headline(alert: &RingAlert) -> &'static str {
     }
 }
 
-/// The overlay's content for one call (the caller puts it in a modal).
+/// The size of the Answer and Decline buttons, in points.
+const BUTTON: [f32; 2] = [140.0, 44.0];
+
+/// The incoming window's content for one call. With `focus`, Answer takes the keyboard focus
+/// (the window just appeared), so that a screen reader announces it.
 pub fn incoming_ui(
     ui: &mut Ui,
     alert: &RingAlert,
     caller: Option<&Profile>,
     now_ms: u64,
+    focus: bool,
 ) -> Option<IncomingAction> {
     let mut action = None;
-    ui.set_min_width(320.0);
     ui.vertical_centered(|ui| {
+        ui.add_space(space::L);
         ui.label(
             RichText::new(incoming_headline(alert))
                 .color(ALERT)
@@ -58,22 +65,58 @@ pub fn incoming_ui(
                 "Silent: this room is muted or do-not-disturb is on.",
             ));
         }
-        ui.add_space(space::L);
-        ui.horizontal(|ui| {
-            let answer =
-                egui::Button::new(RichText::new("Answer").color(egui::Color32::WHITE)).fill(LIVE);
-            if ui.add(answer).clicked() {
-                action = Some(IncomingAction::Answer);
-            }
-            let decline =
-                egui::Button::new(RichText::new("Decline").color(egui::Color32::WHITE)).fill(ALERT);
-            if ui.add(decline).clicked() {
-                action = Some(IncomingAction::Decline);
-            }
-        });
+        ui.add_space(space::XL);
+        let big = |text: &str, fill| {
+            egui::Button::new(RichText::new(text).color(egui::Color32::WHITE).size(18.0))
+                .fill(fill)
+                .min_size(BUTTON.into())
+        };
+        // Two buttons side by side, centred.
+        let width = BUTTON[0] * 2.0 + ui.spacing().item_spacing.x;
+        ui.allocate_ui_with_layout(
+            [width, BUTTON[1]].into(),
+            egui::Layout::left_to_right(egui::Align::Center),
+            |ui| {
+                let decline = ui.add(big("Decline", ALERT));
+                let answer = ui.add(big("Answer", LIVE));
+                if focus {
+                    answer.request_focus();
+                }
+                if answer.clicked() {
+                    action = Some(IncomingAction::Answer);
+                }
+                if decline.clicked() {
+                    action = Some(IncomingAction::Decline);
+                }
+            },
+        );
+        ui.add_space(space::S);
+        ui.label(weak(ui, "Enter answers · Escape declines"));
     });
-    if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+    let (enter, escape) = ui.input(|i| {
+        (
+            i.key_pressed(egui::Key::Enter),
+            i.key_pressed(egui::Key::Escape),
+        )
+    });
+    if enter {
+        action = action.or(Some(IncomingAction::Answer));
+    }
+    if escape {
         action = action.or(Some(IncomingAction::Decline));
     }
     action
+}
+
+/// The window's content once its ring stopped by itself: why, and Close. Returns whether the
+/// person closed it (Close, Enter or Escape).
+pub fn incoming_stopped_ui(ui: &mut Ui, sentence: &str) -> bool {
+    let mut close = false;
+    ui.vertical_centered(|ui| {
+        ui.add_space(ui.available_height() / 3.0);
+        ui.label(RichText::new(sentence).size(16.0));
+        ui.add_space(space::L);
+        close = ui.button("Close").clicked();
+    });
+    close || ui.input(|i| i.key_pressed(egui::Key::Enter) || i.key_pressed(egui::Key::Escape))
 }

@@ -72,15 +72,20 @@ pub fn lobby_ui(ui: &mut Ui, lobby: &RoomLobby, cx: &LobbyContext<'_>) -> Vec<Lo
     actions
 }
 
-/// The room's name, whether it is a direct chat, and its id.
+/// The room's name and whether it is a direct chat (with whom); its id only on hover and in
+/// the "Copy room id" action.
 fn header_ui(ui: &mut Ui, lobby: &RoomLobby) {
     ui.horizontal(|ui| {
-        ui.heading(&lobby.name);
-        if lobby.is_direct {
-            ui.label(weak(ui, "direct chat"));
+        ui.heading(&lobby.name).on_hover_text(&lobby.room_id);
+        match (&lobby.peer, lobby.is_direct) {
+            (Some(peer), true) => ui.label(weak(ui, format!("direct chat with {peer}"))),
+            (_, true) => ui.label(weak(ui, "direct chat")),
+            _ => ui.label(""),
+        };
+        if super::icon_button(ui, "⎘", "Copy room id", true).clicked() {
+            ui.ctx().copy_text(lobby.room_id.clone());
         }
     });
-    ui.label(weak(ui, &lobby.room_id));
     ui.add_space(space::S);
 }
 

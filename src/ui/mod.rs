@@ -2,6 +2,7 @@
 //! asked for. They never block and never talk to the worker themselves.
 
 pub mod avatar;
+pub mod history;
 pub mod incoming;
 pub mod lobby;
 pub mod login;

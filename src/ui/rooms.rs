@@ -1,12 +1,14 @@
-//! The room list: rooms with a live call first, each with its count, kind and age.
+//! The room list: rooms with a live call first, each with its avatar, its count, kind and age,
+//! and a badge for missed calls; two rooms of the same name are told apart by the person of a
+//! direct chat. The room id shows only on hover and in the row's "Copy room id" action.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use egui::text::LayoutJob;
 use egui::{FontId, TextFormat, Ui};
 
-use super::{ALERT, LIVE, space};
-use crate::matrix::RoomLobby;
+use super::{ALERT, LIVE, avatar_ui, space};
+use crate::matrix::{Profile, RoomLobby};
 use crate::rtc::CallIntent;
 use crate::wording::elapsed_text;
 
@@ -58,51 +60,153 @@ pub fn room_subtitle(lobby: &RoomLobby, now_ms: u64) -> String {
     }
 }
 
-/// The room list with its search box. `order` comes from [`ordered_rooms`]; returns the room
-/// the user selected.
+/// The names rooms are listed under: a direct chat whose name another room also has (any
+/// case) gets its person's user id after it, so that two chats with two "Alex"es differ.
+pub fn listed_names(rooms: &[RoomLobby]) -> Vec<String> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for room in rooms {
+        *counts.entry(room.name.to_lowercase()).or_default() += 1;
+    }
+    rooms
+        .iter()
+        .map(|room| match &room.peer {
+            Some(peer) if counts[&room.name.to_lowercase()] > 1 && room.name != *peer => {
+                format!("{} ({peer})", room.name)
+            }
+            _ => room.name.clone(),
+        })
+        .collect()
+}
+
+/// What the room list needs besides the rooms.
+pub struct RoomListContext<'a> {
+    /// The rooms to show, from [`ordered_rooms`].
+    pub order: &'a [usize],
+    /// The names to show, from [`listed_names`], by index into the rooms.
+    pub names: &'a [String],
+    /// The selected room.
+    pub selected: Option<&'a str>,
+    /// The rooms ringing us.
+    pub ringing: &'a HashSet<String>,
+    /// Missed rings not yet seen, by room.
+    pub missed: &'a HashMap<String, usize>,
+    /// Display names and avatars by user id (a direct chat shows its person's).
+    pub profiles: &'a HashMap<String, Profile>,
+    /// Now, ms since the epoch.
+    pub now_ms: u64,
+}
+
+/// What the person did in the room list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomListAction {
+    /// Chose a room.
+    Select(String),
+    /// Drew the row of a direct chat whose person's profile is not known yet.
+    WantsProfile {
+        /// The room.
+        room_id: String,
+        /// Its person.
+        user_id: String,
+    },
+}
+
+/// The room list with its search box.
 pub fn room_list_ui(
     ui: &mut Ui,
     rooms: &[RoomLobby],
-    order: &[usize],
     search: &mut String,
-    selected: Option<&str>,
-    ringing: &HashSet<String>,
-    now_ms: u64,
-) -> Option<String> {
+    cx: &RoomListContext<'_>,
+) -> Vec<RoomListAction> {
+    let mut actions = Vec::new();
     let search_box = search_ui(ui, search);
     ui.add_space(space::S);
     if rooms.is_empty() {
         ui.label("You are not in any room yet. Join one in any Matrix client and it shows here.");
-        return None;
+        return actions;
     }
+    let order = cx.order;
     if order.is_empty() {
         ui.label("No room matches the search.");
-        return None;
+        return actions;
     }
-    let mut chosen = None;
     let body = ui.style().text_styles[&egui::TextStyle::Body].size;
     let row_height = body * 2.0 + 14.0;
     let mut scroll = egui::ScrollArea::vertical().auto_shrink([false, false]);
-    if let Some(next) = arrow_key_choice(ui, &search_box, rooms, order, selected) {
-        chosen = Some(rooms[order[next]].room_id.clone());
+    if let Some(next) = arrow_key_choice(ui, &search_box, rooms, order, cx.selected) {
+        actions.push(RoomListAction::Select(rooms[order[next]].room_id.clone()));
         let spacing = ui.spacing().item_spacing.y;
         let top = next as f32 * (row_height + spacing);
         scroll = scroll.vertical_scroll_offset((top - row_height * 2.0).max(0.0));
     }
     scroll.show_rows(ui, row_height, order.len(), |ui, range| {
         for &i in &order[range] {
-            let lobby = &rooms[i];
-            let is_selected = selected == Some(lobby.room_id.as_str());
-            let is_ringing = ringing.contains(&lobby.room_id);
-            let job = row_text(ui, lobby, is_selected, is_ringing, body, now_ms);
-            let row = egui::Button::selectable(is_selected, job)
-                .min_size(egui::vec2(ui.available_width(), row_height - 4.0));
-            if ui.add(row).clicked() {
-                chosen = Some(lobby.room_id.clone());
+            if let Some(action) = row_ui(ui, &rooms[i], &cx.names[i], cx, row_height) {
+                actions.push(action);
             }
         }
     });
-    chosen
+    actions
+}
+
+/// One room's row: its avatar, then its name and summary as one selectable button.
+fn row_ui(
+    ui: &mut Ui,
+    lobby: &RoomLobby,
+    name: &str,
+    cx: &RoomListContext<'_>,
+    row_height: f32,
+) -> Option<RoomListAction> {
+    let body = ui.style().text_styles[&egui::TextStyle::Body].size;
+    let is_selected = cx.selected == Some(lobby.room_id.as_str());
+    let is_ringing = cx.ringing.contains(&lobby.room_id);
+    let missed = cx.missed.get(&lobby.room_id).copied().unwrap_or(0);
+    let mut action = None;
+    ui.horizontal(|ui| {
+        let size = row_height - 12.0;
+        match &lobby.peer {
+            Some(peer) => {
+                let profile = cx.profiles.get(peer);
+                if profile.is_none() {
+                    action = Some(RoomListAction::WantsProfile {
+                        room_id: lobby.room_id.clone(),
+                        user_id: peer.clone(),
+                    });
+                }
+                avatar_ui(ui, peer, profile, size);
+            }
+            None => {
+                let room = Profile {
+                    user_id: lobby.room_id.clone(),
+                    display_name: lobby.name.clone(),
+                    avatar: None,
+                };
+                avatar_ui(ui, &lobby.room_id, Some(&room), size);
+            }
+        }
+        let job = row_text(
+            ui,
+            lobby,
+            name,
+            is_selected,
+            is_ringing,
+            missed,
+            body,
+            cx.now_ms,
+        );
+        let row = egui::Button::selectable(is_selected, job)
+            .min_size(egui::vec2(ui.available_width(), row_height - 4.0));
+        let response = ui.add(row).on_hover_text(&lobby.room_id);
+        response.context_menu(|ui| {
+            if ui.button("Copy room id").clicked() {
+                ui.ctx().copy_text(lobby.room_id.clone());
+                ui.close();
+            }
+        });
+        if response.clicked() {
+            action = Some(RoomListAction::Select(lobby.room_id.clone()));
+        }
+    });
+    action
 }
 
 /// The search box; Ctrl+F puts the cursor in it.
@@ -152,13 +256,16 @@ fn arrow_key_choice(
     })
 }
 
-/// A row's two lines: the room's name (with a bell while it rings) and its call's summary;
-/// `body` is the size of the body text.
+/// A row's two lines: the room's name and its call's summary (said "Ringing" while it rings,
+/// with its missed calls in front); `body` is the size of the body text.
+#[allow(clippy::too_many_arguments)]
 fn row_text(
     ui: &Ui,
     lobby: &RoomLobby,
+    name: &str,
     is_selected: bool,
     is_ringing: bool,
+    missed: usize,
     body: f32,
     now_ms: u64,
 ) -> LayoutJob {
@@ -167,19 +274,23 @@ fn row_text(
     let on_accent = |c| if is_selected { egui::Color32::WHITE } else { c };
     let strong = on_accent(ui.visuals().strong_text_color());
     let weak = on_accent(ui.visuals().weak_text_color());
-    if is_ringing {
-        job.append("🔔 ", 0.0, format(body, on_accent(ALERT)));
-    }
-    job.append(&lobby.name, 0.0, format(body, strong));
+    job.append(name, 0.0, format(body, strong));
     job.append("\n", 0.0, format(body, strong));
+    let small = body * 0.85;
+    if is_ringing {
+        job.append("Ringing · ", 0.0, format(small, on_accent(ALERT)));
+    } else if missed > 0 {
+        let calls = if missed == 1 { "call" } else { "calls" };
+        let badge = format!("{missed} missed {calls} · ");
+        job.append(&badge, 0.0, format(small, on_accent(ALERT)));
+    }
     let has_call = !lobby.calls.is_empty();
     let subtitle_colour = if has_call { on_accent(LIVE) } else { weak };
-    let subtitle = if is_ringing {
-        format!("Ringing · {}", room_subtitle(lobby, now_ms))
-    } else {
-        room_subtitle(lobby, now_ms)
-    };
-    job.append(&subtitle, 0.0, format(body * 0.85, subtitle_colour));
+    job.append(
+        &room_subtitle(lobby, now_ms),
+        0.0,
+        format(small, subtitle_colour),
+    );
     job
 }
 

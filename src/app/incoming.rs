@@ -1,0 +1,160 @@
+//! The incoming call's own window: a small top-level window (an egui viewport) that appears on
+//! top, centred and focused when a ring starts, also while the main window is hidden in the
+//! tray; Enter answers, Escape declines, and when the ring stops by itself it says why for a
+//! few seconds before it closes.
+
+use egui::{ViewportBuilder, ViewportClass, ViewportCommand, ViewportId};
+use matrix_sdk::ruma::OwnedRoomId;
+
+use super::VestibuleApp;
+use crate::config::APP_ID;
+use crate::matrix::Command;
+use crate::ui::incoming::{IncomingAction, incoming_stopped_ui, incoming_ui};
+
+/// The incoming-call window's size, in points.
+const SIZE: [f32; 2] = [380.0, 420.0];
+
+/// The window's id among the viewports.
+pub fn incoming_viewport_id() -> ViewportId {
+    ViewportId::from_hash_of("incoming-call")
+}
+
+/// What the incoming window remembers between frames, by the rings' notification event ids.
+#[derive(Debug, Default)]
+pub(super) struct IncomingWindow {
+    /// The ring the window was last put on screen for (placed and focused once per ring).
+    shown: Option<String>,
+    /// The ring the person answered, declined or closed the window of here: its window closes
+    /// at once and does not linger when the ring stops.
+    done: Option<String>,
+}
+
+impl IncomingWindow {
+    /// Whether the window stays a moment after its ring stopped by itself, to say why.
+    fn lingers(&self) -> bool {
+        self.shown.is_some() && self.shown != self.done
+    }
+}
+
+impl VestibuleApp {
+    /// Asks for one pass of the main window's UI while it is hidden, so that a ring can open
+    /// its window: a hidden main window only runs `logic`, and an immediate viewport opens
+    /// from the UI pass. Once the incoming window shows, eframe keeps running the main
+    /// window's UI for it by itself.
+    pub(super) fn wake_for_incoming(&self, ctx: &egui::Context) {
+        if self.incoming_wanted(ctx) {
+            ctx.send_viewport_cmd_to(ViewportId::ROOT, ViewportCommand::RequestPaintWhileHidden);
+        }
+    }
+
+    /// Whether a ring waits for its window while the main window runs no UI pass: once the
+    /// window is up, eframe runs the main window's UI for it.
+    fn incoming_wanted(&self, ctx: &egui::Context) -> bool {
+        let waiting = self.model.ringing().first().is_some_and(|a| {
+            let ring = Some(&a.call.notification_event_id);
+            self.incoming.shown.as_ref() != ring && self.incoming.done.as_ref() != ring
+        });
+        waiting && ctx.input(|i| i.viewport().visible() == Some(false))
+    }
+
+    /// Draws the incoming-call window while something rings (or just stopped ringing).
+    pub(super) fn incoming_window(&mut self, ctx: &egui::Context, now_ms: u64) {
+        let alert = self.model.ringing().first().cloned();
+        if let Some(alert) = &alert
+            && self.incoming.done.as_ref() == Some(&alert.call.notification_event_id)
+        {
+            return;
+        }
+        let stopped = match &alert {
+            Some(_) => None,
+            None => self
+                .model
+                .ring_stopped()
+                .filter(|(_, until)| now_ms < *until && self.incoming.lingers())
+                .map(|(sentence, _)| sentence.to_owned()),
+        };
+        if alert.is_none() && stopped.is_none() {
+            self.incoming.shown = None;
+            return;
+        }
+        if let Some(alert) = &alert {
+            self.fetch_profiles(&alert.call.room_id);
+        }
+        let title = match &alert {
+            Some(alert) => format!(
+                "{} from {}",
+                crate::ui::incoming::incoming_headline(alert),
+                alert.caller_name
+            ),
+            None => "Call ended".to_owned(),
+        };
+        let builder = ViewportBuilder::default()
+            .with_title(&title)
+            .with_app_id(APP_ID)
+            .with_inner_size(SIZE)
+            .with_min_inner_size(SIZE)
+            .with_resizable(false)
+            .with_always_on_top()
+            .with_active(true);
+        let ring_id = alert.as_ref().map(|a| a.call.notification_event_id.clone());
+        let place = ring_id.is_some() && self.incoming.shown != ring_id;
+        let caller = alert
+            .as_ref()
+            .and_then(|a| self.model.profiles().get(&a.call.caller))
+            .cloned();
+        let (action, closed) =
+            ctx.show_viewport_immediate(incoming_viewport_id(), builder, |ui, class| {
+                let ctx = ui.ctx().clone();
+                if place && class != ViewportClass::EmbeddedWindow {
+                    // Centred on the screen once its size is known, and given the focus.
+                    if let Some(center) = ViewportCommand::center_on_screen(&ctx) {
+                        ctx.send_viewport_cmd(center);
+                    }
+                    ctx.send_viewport_cmd(ViewportCommand::Focus);
+                }
+                let action = egui::CentralPanel::default()
+                    .show(ui, |ui| match (&alert, &stopped) {
+                        (Some(alert), _) => incoming_ui(ui, alert, caller.as_ref(), now_ms, place),
+                        (None, Some(sentence)) => {
+                            incoming_stopped_ui(ui, sentence).then_some(IncomingAction::Dismiss)
+                        }
+                        (None, None) => None,
+                    })
+                    .inner;
+                let closed = ctx.input(|i| i.viewport().close_requested());
+                if closed {
+                    ctx.send_viewport_cmd(ViewportCommand::CancelClose);
+                }
+                (action, closed)
+            });
+        if place {
+            self.incoming.shown = ring_id.clone();
+        }
+        let action = action.or(closed.then_some(IncomingAction::Dismiss));
+        let Some(action) = action else {
+            return;
+        };
+        let Some(alert) = alert else {
+            // The ring had stopped; its sentence is read.
+            self.incoming.shown = None;
+            return;
+        };
+        self.incoming.done = ring_id;
+        let Ok(room) = OwnedRoomId::try_from(alert.call.room_id.as_str()) else {
+            return;
+        };
+        match action {
+            IncomingAction::Answer => {
+                self.model.select_room(room.to_string());
+                self.send(Command::Answer { room });
+                // The call is in the main window.
+                self.model.raise();
+            }
+            IncomingAction::Decline => self.send(Command::Decline {
+                room: Some(room.into()),
+            }),
+            // Closed without an answer: it still rings in the tray and the notification.
+            IncomingAction::Dismiss => {}
+        }
+    }
+}

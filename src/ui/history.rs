@@ -1,0 +1,127 @@
+//! "Recent calls": the call history, newest first — missed, answered, declined and the calls
+//! we placed — each with "Call back" while the room is one we are in.
+
+use std::collections::{HashMap, HashSet};
+
+use egui::{RichText, Ui};
+
+use super::{ALERT, avatar_ui, space, weak};
+use crate::history::{CallHistory, CallOutcome, CallRecord};
+use crate::matrix::Profile;
+use crate::rtc::CallIntent;
+use crate::wording::{ago_text, outcome_text};
+
+/// What the person did in the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryAction {
+    /// Ring the room again, as the call was (video when unsaid).
+    CallBack {
+        /// The room.
+        room_id: String,
+        /// Audio or video.
+        intent: CallIntent,
+    },
+    /// Go to the room.
+    Open(String),
+}
+
+/// The history view. `joined` are the rooms we are still in (only those can be called back).
+pub fn history_ui(
+    ui: &mut Ui,
+    history: &CallHistory,
+    joined: &HashSet<&str>,
+    profiles: &HashMap<String, Profile>,
+    now_ms: u64,
+) -> Option<HistoryAction> {
+    ui.heading("Recent calls");
+    ui.add_space(space::S);
+    if history.calls().is_empty() {
+        ui.label("No calls yet. Calls that ring you, and those you place, show here.");
+        return None;
+    }
+    let mut action = None;
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            for (i, record) in history.calls().iter().enumerate() {
+                ui.push_id(i, |ui| {
+                    if let Some(a) = row_ui(ui, record, joined, profiles, now_ms) {
+                        action = Some(a);
+                    }
+                });
+                ui.separator();
+            }
+        });
+    action
+}
+
+fn row_ui(
+    ui: &mut Ui,
+    record: &CallRecord,
+    joined: &HashSet<&str>,
+    profiles: &HashMap<String, Profile>,
+    now_ms: u64,
+) -> Option<HistoryAction> {
+    let mut action = None;
+    ui.horizontal(|ui| {
+        match &record.caller {
+            Some(caller) => avatar_ui(ui, caller, profiles.get(caller), 32.0),
+            None => {
+                let room = Profile {
+                    user_id: record.room_id.clone(),
+                    display_name: record.room_name.clone(),
+                    avatar: None,
+                };
+                avatar_ui(ui, &record.room_id, Some(&room), 32.0);
+            }
+        }
+        ui.vertical(|ui| {
+            let outcome = RichText::new(outcome_text(record)).strong();
+            let outcome = if record.outcome == CallOutcome::Missed {
+                outcome.color(ALERT)
+            } else {
+                outcome
+            };
+            let who = match (&record.caller_name, &record.caller) {
+                (Some(name), Some(caller)) if name != caller => format!("{name} ({caller})"),
+                (_, Some(caller)) => caller.clone(),
+                _ => String::new(),
+            };
+            ui.horizontal(|ui| {
+                ui.label(outcome);
+                if !who.is_empty() {
+                    ui.label(who);
+                }
+            });
+            let kind = match record.call_intent() {
+                Some(CallIntent::Audio) => "audio",
+                _ => "video",
+            };
+            ui.label(weak(
+                ui,
+                format!(
+                    "in {} · {kind} · {}",
+                    record.room_name,
+                    ago_text(record.at_ms, now_ms)
+                ),
+            ))
+            .on_hover_text(&record.room_id);
+        });
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            let here = joined.contains(record.room_id.as_str());
+            let call_back = ui
+                .add_enabled(here, egui::Button::new("Call back"))
+                .on_disabled_hover_text("You are no longer in this room.");
+            if call_back.clicked() {
+                action = Some(HistoryAction::CallBack {
+                    room_id: record.room_id.clone(),
+                    intent: record.call_intent().unwrap_or(CallIntent::Video),
+                });
+            }
+            if ui.add_enabled(here, egui::Button::new("Open")).clicked() {
+                action = Some(HistoryAction::Open(record.room_id.clone()));
+            }
+        });
+    });
+    action
+}
