@@ -1,6 +1,6 @@
 //! The window, driven through AccessKit labels with egui_kittest (no GPU): the views and the
 //! app's state machine over a scripted worker, and one run against the real worker and a real
-//! homeserver.
+//! homeserver; the incoming call's own window under a real X server.
 
 mod support;
 
@@ -8,4 +8,5 @@ mod window {
     pub mod calls;
     pub mod live;
     pub mod scripted;
+    pub mod xorg;
 }

@@ -24,9 +24,11 @@ ensure_debian_packages() {
 BUILD_PACKAGES=(pkg-config libasound2-dev)
 # What the window loads at run time (present on any desktop; a bare system lacks them).
 WINDOW_PACKAGES=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0)
-# What the tests need besides: a session bus, a Secret Service for the keyring test, and the
-# validators of the desktop entry and the AppStream metainfo for the package test.
-TEST_PACKAGES=(dbus-daemon dbus-session-bus-common gnome-keyring desktop-file-utils appstream)
+# What the tests need besides: a session bus, a Secret Service for the keyring test, the
+# validators of the desktop entry and the AppStream metainfo for the package test, and an X
+# server with its clients (and Mesa's software GL) for the real window's test.
+TEST_PACKAGES=(dbus-daemon dbus-session-bus-common gnome-keyring desktop-file-utils appstream
+  xvfb xdotool x11-utils libgl1-mesa-dri "${WINDOW_PACKAGES[@]}")
 
 # Makes sure cargo is on PATH (rustup installs it under ~/.cargo/bin).
 ensure_cargo() {

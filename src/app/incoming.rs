@@ -3,12 +3,14 @@
 //! tray; Enter answers, Escape declines, and when the ring stops by itself it says why for a
 //! few seconds before it closes.
 
+use std::sync::{Arc, Mutex};
+
 use egui::{ViewportBuilder, ViewportClass, ViewportCommand, ViewportId};
 use matrix_sdk::ruma::OwnedRoomId;
 
 use super::VestibuleApp;
 use crate::config::APP_ID;
-use crate::matrix::Command;
+use crate::matrix::{Command, Profile, RingAlert};
 use crate::ui::incoming::{IncomingAction, incoming_stopped_ui, incoming_ui};
 
 /// The incoming-call window's size, in points.
@@ -19,9 +21,76 @@ pub fn incoming_viewport_id() -> ViewportId {
     ViewportId::from_hash_of("incoming-call")
 }
 
+/// What the window shows, handed to it on each pass of the main window.
+struct Content {
+    alert: Option<RingAlert>,
+    caller: Option<Profile>,
+    stopped: Option<String>,
+    now_ms: u64,
+}
+
+/// What the main window and the incoming window (a deferred viewport, drawn in its own pass)
+/// share.
+#[derive(Default)]
+struct Shared {
+    content: Option<Content>,
+    /// Centre and focus the window at its next pass (a new ring).
+    place: bool,
+    /// What the person did there, for the main window's next pass.
+    action: Option<IncomingAction>,
+}
+
+/// Draws the incoming window's pass.
+fn incoming_viewport_ui(ui: &mut egui::Ui, class: ViewportClass, shared: &Mutex<Shared>) {
+    let Ok(mut shared) = shared.lock() else {
+        return;
+    };
+    let ctx = ui.ctx().clone();
+    let place = std::mem::take(&mut shared.place);
+    if place && class != ViewportClass::EmbeddedWindow {
+        // Centred on the screen once its size is known, and given the focus.
+        if let Some(center) = ViewportCommand::center_on_screen(&ctx) {
+            ctx.send_viewport_cmd(center);
+        }
+        ctx.send_viewport_cmd(ViewportCommand::Focus);
+    }
+    let action = match &shared.content {
+        Some(Content {
+            alert: Some(alert),
+            caller,
+            now_ms,
+            ..
+        }) => {
+            egui::CentralPanel::default()
+                .show(ui, |ui| {
+                    incoming_ui(ui, alert, caller.as_ref(), *now_ms, place)
+                })
+                .inner
+        }
+        Some(Content {
+            stopped: Some(sentence),
+            ..
+        }) => egui::CentralPanel::default()
+            .show(ui, |ui| incoming_stopped_ui(ui, sentence))
+            .inner
+            .then_some(IncomingAction::Dismiss),
+        _ => None,
+    };
+    let closed = ctx.input(|i| i.viewport().close_requested());
+    if closed {
+        // The main window decides when this one goes.
+        ctx.send_viewport_cmd(ViewportCommand::CancelClose);
+    }
+    if let Some(action) = action.or(closed.then_some(IncomingAction::Dismiss)) {
+        shared.action = Some(action);
+        ctx.request_repaint_of(ViewportId::ROOT);
+    }
+}
+
 /// What the incoming window remembers between frames, by the rings' notification event ids.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct IncomingWindow {
+    shared: Arc<Mutex<Shared>>,
     /// The ring the window was last put on screen for (placed and focused once per ring).
     shown: Option<String>,
     /// The ring the person answered, declined or closed the window of here: its window closes
@@ -38,8 +107,8 @@ impl IncomingWindow {
 
 impl VestibuleApp {
     /// Asks for one pass of the main window's UI while it is hidden, so that a ring can open
-    /// its window: a hidden main window only runs `logic`, and an immediate viewport opens
-    /// from the UI pass. Once the incoming window shows, eframe keeps running the main
+    /// its window: a hidden main window only runs `logic`, and viewports are declared in the
+    /// UI pass. Once the incoming window shows, eframe keeps running the main
     /// window's UI for it by itself.
     pub(super) fn wake_for_incoming(&self, ctx: &egui::Context) {
         if self.incoming_wanted(ctx) {
@@ -75,6 +144,9 @@ impl VestibuleApp {
         };
         if alert.is_none() && stopped.is_none() {
             self.incoming.shown = None;
+            if let Ok(mut shared) = self.incoming.shared.lock() {
+                *shared = Shared::default();
+            }
             return;
         }
         if let Some(alert) = &alert {
@@ -102,35 +174,29 @@ impl VestibuleApp {
             .as_ref()
             .and_then(|a| self.model.profiles().get(&a.call.caller))
             .cloned();
-        let (action, closed) =
-            ctx.show_viewport_immediate(incoming_viewport_id(), builder, |ui, class| {
-                let ctx = ui.ctx().clone();
-                if place && class != ViewportClass::EmbeddedWindow {
-                    // Centred on the screen once its size is known, and given the focus.
-                    if let Some(center) = ViewportCommand::center_on_screen(&ctx) {
-                        ctx.send_viewport_cmd(center);
-                    }
-                    ctx.send_viewport_cmd(ViewportCommand::Focus);
-                }
-                let action = egui::CentralPanel::default()
-                    .show(ui, |ui| match (&alert, &stopped) {
-                        (Some(alert), _) => incoming_ui(ui, alert, caller.as_ref(), now_ms, place),
-                        (None, Some(sentence)) => {
-                            incoming_stopped_ui(ui, sentence).then_some(IncomingAction::Dismiss)
-                        }
-                        (None, None) => None,
-                    })
-                    .inner;
-                let closed = ctx.input(|i| i.viewport().close_requested());
-                if closed {
-                    ctx.send_viewport_cmd(ViewportCommand::CancelClose);
-                }
-                (action, closed)
+        // What the window did since the last pass, and what it shows next.
+        let action = {
+            let Ok(mut shared) = self.incoming.shared.lock() else {
+                return;
+            };
+            let action = shared.action.take();
+            shared.content = Some(Content {
+                alert: alert.clone(),
+                caller,
+                stopped,
+                now_ms,
             });
+            shared.place |= place;
+            action
+        };
+        let shared = self.incoming.shared.clone();
+        ctx.show_viewport_deferred(incoming_viewport_id(), builder, move |ui, class| {
+            incoming_viewport_ui(ui, class, &shared);
+        });
+        ctx.request_repaint_of(incoming_viewport_id());
         if place {
             self.incoming.shown = ring_id.clone();
         }
-        let action = action.or(closed.then_some(IncomingAction::Dismiss));
         let Some(action) = action else {
             return;
         };

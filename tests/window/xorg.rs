@@ -1,0 +1,209 @@
+//! The real binary under a real X server (Xvfb): started in the background (its main window
+//! hidden), rung by another user through the real homeserver, it opens the incoming call as a
+//! separate top-level window, as the X server itself reports; Enter there answers the call.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::calls::{ec_join, raw_state, send_ring, shared_room};
+use crate::support::figures::cli_login;
+use crate::support::{RoomOpts, homeserver};
+
+const WAIT: Duration = Duration::from_secs(60);
+/// How often the X server is asked again while waiting for a window to change.
+const POLL: Duration = Duration::from_millis(100);
+
+/// A child process, killed when the test ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+/// Starts Xvfb on a free display, which it picks and reports once it accepts clients.
+fn xvfb() -> (Process, String) {
+    let mut child = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x800x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Xvfb is installed (the test command installs it)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let display = format!(":{}", line.trim());
+    (Process(child), display)
+}
+
+/// Runs an X client (`xdotool`, `xwininfo`) on `display`; its output, or `None` when it fails.
+fn x(display: &str, program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .env("DISPLAY", display)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is installed (the test command installs it): {e}"));
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The visible top-level windows whose title matches `pattern`.
+fn visible_windows(display: &str, pattern: &str) -> Vec<String> {
+    x(
+        display,
+        "xdotool",
+        &["search", "--onlyvisible", "--name", pattern],
+    )
+    .unwrap_or_default()
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// Waits until `done` holds, asking again every [`POLL`].
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < WAIT,
+            "{what} did not happen within {WAIT:?}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+fn vestibule(data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vestibule"));
+    cmd.env("VESTIBULE_DATA_DIR", data)
+        .env("VESTIBULE_SECRET_STORE", "file")
+        .env("XDG_RUNTIME_DIR", data.join("run"))
+        .env_remove("VESTIBULE_PROFILE")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS");
+    cmd
+}
+
+#[test]
+fn a_ring_opens_a_separate_top_level_window_while_the_main_one_is_hidden() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = homeserver();
+    let (alice, bob, dm) = runtime.block_on(async {
+        let alice = server.register("alice").await;
+        let bob = server.register("bob").await;
+        let opts = RoomOpts {
+            is_direct: true,
+            ..RoomOpts::default()
+        };
+        let dm = shared_room(&alice, &bob, opts).await;
+        (alice, bob, dm)
+    });
+    let data = std::env::temp_dir().join(format!("vestibule-xorg-{}", std::process::id()));
+    std::fs::remove_dir_all(&data).ok();
+    std::fs::create_dir_all(data.join("run")).unwrap();
+    cli_login(
+        vestibule(&data),
+        &server.url,
+        bob.user_id.as_str(),
+        &bob.password,
+    );
+
+    let (_xvfb, display) = xvfb();
+    let mut app = vestibule(&data);
+    app.arg("--background")
+        .env("DISPLAY", &display)
+        .env("RUST_LOG", "vestibule=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut app = Process(app.spawn().unwrap());
+    let stderr = app.0.stderr.take().unwrap();
+    // The window's log, shown with a failure.
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("window: {line}");
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    // Once its socket is there, the command line is answered by the window (rather than
+    // opening the profile itself), once the window has synced: it is ready for a ring.
+    let sockets = data.join("run").join("im.vestibule.Vestibule");
+    wait_until("the window's socket", || {
+        std::fs::read_dir(&sockets).is_ok_and(|mut d| d.next().is_some())
+    });
+    wait_until("the window answering `lobbies`", || {
+        vestibule(&data)
+            .args(["lobbies", "--json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    assert!(
+        visible_windows(&display, "^Vestibule$").is_empty(),
+        "started in the background, the main window is hidden"
+    );
+
+    let member = runtime.block_on(ec_join(&alice, &dm, "ALICEDEV"));
+    runtime.block_on(send_ring(&alice, &dm, &member, 30_000));
+    let mut incoming = Vec::new();
+    wait_until("the incoming call's window", || {
+        incoming = visible_windows(&display, "call from");
+        !incoming.is_empty()
+    });
+    let [window] = incoming.as_slice() else {
+        panic!("one incoming window, not {incoming:?}");
+    };
+    // A top-level window of its own: a child of the root, mapped, while the main window stays
+    // hidden.
+    let tree = x(&display, "xwininfo", &["-root", "-children"]).unwrap();
+    let id: u64 = window.parse().unwrap();
+    assert!(
+        tree.contains(&format!("0x{id:x} ")),
+        "0x{id:x} is not a child of the root window:\n{tree}"
+    );
+    let info = x(&display, "xwininfo", &["-id", window]).unwrap();
+    assert!(info.contains("Map State: IsViewable"), "{info}");
+    assert!(visible_windows(&display, "^Vestibule$").is_empty());
+
+    // Enter in that window answers: Bob joins the call, seen by Alice on the server.
+    x(&display, "xdotool", &["windowfocus", "--sync", window]).unwrap();
+    x(&display, "xdotool", &["key", "Return"]).unwrap();
+    wait_until("Bob in the call", || {
+        runtime
+            .block_on(raw_state(&alice, &dm, "org.matrix.msc3401.call.member"))
+            .iter()
+            .any(|e| e["sender"] == bob.user_id.as_str() && e["content"]["application"] == "m.call")
+    });
+    wait_until("the incoming window closing", || {
+        visible_windows(&display, "call from").is_empty()
+    });
+    // Answered, the main window comes up with the call.
+    wait_until("the main window shown", || {
+        !visible_windows(&display, "^Vestibule$").is_empty()
+    });
+
+    Command::new("kill")
+        .args(["-s", "TERM", &app.0.id().to_string()])
+        .status()
+        .unwrap();
+    let status = app.0.wait().unwrap();
+    let log = log.join().unwrap();
+    assert!(status.success(), "{status}: {log}");
+    std::fs::remove_dir_all(&data).ok();
+}
