@@ -98,7 +98,6 @@ fn vestibule(data: &Path) -> Command {
 }
 
 #[test]
-#[ignore = "flaky: in some runs the ring never reaches the window's worker; run with --ignored"]
 fn a_ring_opens_a_separate_top_level_window_while_the_main_one_is_hidden() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let server = homeserver();
@@ -141,11 +140,12 @@ fn a_ring_opens_a_separate_top_level_window_while_the_main_one_is_hidden() {
         }
         text
     });
-    // Once its socket is there, the command line is answered by the window (rather than
-    // opening the profile itself), once the window has synced: it is ready for a ring.
-    let sockets = data.join("run").join("im.vestibule.Vestibule");
-    wait_until("the window's socket", || {
-        std::fs::read_dir(&sockets).is_ok_and(|mut d| d.next().is_some())
+    // The window serves other front ends once its worker holds the profile; from then on the
+    // command line is answered by the window (rather than opening the profile itself and
+    // keeping the window's worker out), once the window has synced: it is ready for a ring.
+    let front_ends = data.join("default").join("front-ends.sock");
+    wait_until("the window's worker holding the profile", || {
+        front_ends.exists()
     });
     wait_until("the window answering `lobbies`", || {
         vestibule(&data)
