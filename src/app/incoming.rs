@@ -16,6 +16,11 @@ use crate::ui::incoming::{IncomingAction, incoming_stopped_ui, incoming_ui};
 /// The incoming-call window's size, in points.
 const SIZE: [f32; 2] = [380.0, 420.0];
 
+/// How many passes the window waits to learn its own and the screen's size before it takes
+/// the focus uncentred, and how long between them.
+const PLACE_TRIES: u8 = 10;
+const PLACE_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The window's id among the viewports.
 pub fn incoming_viewport_id() -> ViewportId {
     ViewportId::from_hash_of("incoming-call")
@@ -36,6 +41,8 @@ struct Shared {
     content: Option<Content>,
     /// Centre and focus the window at its next pass (a new ring).
     place: bool,
+    /// Passes spent waiting to know the sizes for centring.
+    place_tries: u8,
     /// What the person did there, for the main window's next pass.
     action: Option<IncomingAction>,
 }
@@ -46,13 +53,24 @@ fn incoming_viewport_ui(ui: &mut egui::Ui, class: ViewportClass, shared: &Mutex<
         return;
     };
     let ctx = ui.ctx().clone();
-    let place = std::mem::take(&mut shared.place);
+    let place = shared.place;
     if place && class != ViewportClass::EmbeddedWindow {
-        // Centred on the screen once its size is known, and given the focus.
-        if let Some(center) = ViewportCommand::center_on_screen(&ctx) {
-            ctx.send_viewport_cmd(center);
+        // Centred on the screen and given the focus once its size and the screen's are known
+        // (not yet on its very first pass). A desktop that never says (Wayland does not tell
+        // positions) gets the focus alone after a few tries.
+        let center = ViewportCommand::center_on_screen(&ctx);
+        shared.place_tries += 1;
+        if center.is_some() || shared.place_tries >= PLACE_TRIES {
+            if let Some(center) = center {
+                ctx.send_viewport_cmd(center);
+            }
+            ctx.send_viewport_cmd(ViewportCommand::Focus);
+            shared.place = false;
+        } else {
+            ctx.request_repaint_after(PLACE_RETRY);
         }
-        ctx.send_viewport_cmd(ViewportCommand::Focus);
+    } else {
+        shared.place = false;
     }
     let action = match &shared.content {
         Some(Content {
@@ -186,7 +204,10 @@ impl VestibuleApp {
                 stopped,
                 now_ms,
             });
-            shared.place |= place;
+            if place {
+                shared.place = true;
+                shared.place_tries = 0;
+            }
             action
         };
         let shared = self.incoming.shared.clone();

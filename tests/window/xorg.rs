@@ -180,6 +180,22 @@ fn a_ring_opens_a_separate_top_level_window_while_the_main_one_is_hidden() {
     );
     let info = x(&display, "xwininfo", &["-id", window]).unwrap();
     assert!(info.contains("Map State: IsViewable"), "{info}");
+    // It moves to the middle of the 1280×800 screen once it knows its size (give or take a few
+    // pixels of rounding).
+    let field = |info: &str, name: &str| -> i64 {
+        let line = info.lines().find(|l| l.trim_start().starts_with(name));
+        line.and_then(|l| l.split(':').nth(1))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {info}"))
+    };
+    wait_until("the incoming window centred", || {
+        let info = x(&display, "xwininfo", &["-id", window]).unwrap();
+        let middle = |corner, size, screen: i64| {
+            (field(&info, corner) + field(&info, size) / 2 - screen / 2).abs() <= 8
+        };
+        middle("Absolute upper-left X", "Width", 1280)
+            && middle("Absolute upper-left Y", "Height", 800)
+    });
     assert!(visible_windows(&display, "^Vestibule$").is_empty());
 
     // Enter in that window answers: Bob joins the call, seen by Alice on the server.
