@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Fills a fresh local homeserver with a demo account and rooms with live calls.
 
-    scripts/demo_data.py BASEURL DEMO_USER DEMO_PASSWORD
+    scripts/demo_data.py BASEURL DEMO_USER DEMO_PASSWORD [STATE]
+    scripts/demo_data.py --ring STATE       Carol rings the demo user in their direct chat
+    scripts/demo_data.py --hang-up STATE    Carol leaves that call again (a missed call)
 
+With STATE, what --ring and --hang-up need (Carol's token, the chat) is written to that file.
 Registers the demo user and a few colleagues, names them, creates rooms, and has the
 colleagues join calls the way Element Call does (session memberships). Uses only the standard
 library. Prints nothing but errors.
@@ -15,7 +18,12 @@ import time
 import urllib.request
 import uuid
 
-BASE, DEMO_USER, DEMO_PASSWORD = sys.argv[1:4]
+if sys.argv[1].startswith("--"):
+    with open(sys.argv[2]) as f:
+        STATE = json.load(f)
+    BASE = STATE["base"]
+else:
+    BASE, DEMO_USER, DEMO_PASSWORD = sys.argv[1:4]
 SFU = "https://livekit-jwt.call.example.org"
 
 
@@ -64,7 +72,25 @@ def join_call(user, room, device, intent):
     }
     path = (f"/_matrix/client/v3/rooms/{urllib.parse.quote(room)}/state/"
             f"org.matrix.msc3401.call.member/{urllib.parse.quote(key)}")
-    call("PUT", path, content, user["token"])
+    return call("PUT", path, content, user["token"])["event_id"]
+
+
+def ring(carol, room):
+    """Carol joins a call in the chat and rings it, as Element Call does."""
+    member = join_call(carol, room, "CAROLPHONE", "video")
+    call("PUT", f"/_matrix/client/v3/rooms/{urllib.parse.quote(room)}/send/"
+         f"org.matrix.msc4075.rtc.notification/{uuid.uuid4().hex}", {
+             "m.mentions": {"user_ids": [], "room": True}, "notification_type": "ring",
+             "m.relates_to": {"rel_type": "m.reference", "event_id": member},
+             "sender_ts": int(time.time() * 1000), "lifetime": 60_000,
+             "m.call.intent": "video"}, carol["token"])
+
+
+def hang_up(carol, room):
+    key = f"_{carol['id']}_CAROLPHONE_m.call"
+    path = (f"/_matrix/client/v3/rooms/{urllib.parse.quote(room)}/state/"
+            f"org.matrix.msc3401.call.member/{urllib.parse.quote(key)}")
+    call("PUT", path, {}, carol["token"])
 
 
 def main():
@@ -88,8 +114,15 @@ def main():
     join_call(d, standup, "DANLAPTOP", "video")
     join_call(c, design, "CAROLTABLET", "audio")
     join_call(e, design, "EVEDESKTOP", "audio")
-    del carol_dm
+    if len(sys.argv) > 4:
+        with open(sys.argv[4], "w") as f:
+            json.dump({"base": BASE, "carol": c, "dm": carol_dm}, f)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1] == "--ring":
+        ring(STATE["carol"], STATE["dm"])
+    elif sys.argv[1] == "--hang-up":
+        hang_up(STATE["carol"], STATE["dm"])
+    else:
+        main()

@@ -200,12 +200,28 @@ pub struct WindowSettings {
     /// The web client that "Open in Element Call" opens; `{room_id}` is replaced by the room's
     /// id (URL-encoded).
     pub web_client_url: String,
+    /// Light, dark, or as the desktop prefers.
+    pub appearance: Appearance,
+}
+
+/// The window's colours (`[window] appearance`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Appearance {
+    /// As the desktop prefers (the XDG settings portal's `color-scheme`).
+    #[default]
+    Desktop,
+    /// Always light.
+    Light,
+    /// Always dark.
+    Dark,
 }
 
 impl Default for WindowSettings {
     fn default() -> Self {
         Self {
             web_client_url: "https://app.element.io/#/room/{room_id}".into(),
+            appearance: Appearance::Desktop,
         }
     }
 }

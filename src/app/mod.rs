@@ -19,7 +19,8 @@ use egui::{Id, Ui, ViewportCommand};
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
-use crate::config::Settings;
+use crate::appearance::ColorScheme;
+use crate::config::{Appearance, Settings};
 use crate::matrix::{Command, Update};
 use crate::shell::{Autostart, Signals};
 use crate::ui::history::{HistoryAction, history_ui};
@@ -72,6 +73,8 @@ pub struct VestibuleApp {
     lobbies_logged: bool,
     /// The incoming call's window.
     incoming: incoming::IncomingWindow,
+    /// What the desktop prefers, light or dark.
+    desktop_scheme: ColorScheme,
 }
 
 impl VestibuleApp {
@@ -106,6 +109,7 @@ impl VestibuleApp {
             first_frame_logged: false,
             lobbies_logged: false,
             incoming: incoming::IncomingWindow::default(),
+            desktop_scheme: ColorScheme::NoPreference,
         }
     }
 
@@ -260,11 +264,11 @@ impl VestibuleApp {
             text
         };
         let open = self.model.history_open();
-        if ui.add(egui::Button::selectable(open, text)).clicked() {
-            self.model.open_history();
-            if self.model.see_missed_calls(None) {
-                self.send(Command::MarkCallsSeen { room: None });
-            }
+        let button = egui::Button::selectable(open, (text, egui::Atom::grow()))
+            .min_size(egui::vec2(ui.available_width(), 0.0));
+        let shortcut = ui.input(|i| i.modifiers.command && i.key_pressed(egui::Key::H));
+        if ui.add(button).on_hover_text("Ctrl+H").clicked() || shortcut {
+            self.open_history();
         }
         ui.add_space(space::S);
         let order = self.room_order();
@@ -300,6 +304,14 @@ impl VestibuleApp {
                     self.fetch_profile_of(&room_id, &user_id);
                 }
             }
+        }
+    }
+
+    /// "Recent calls" opens, and every missed call in it is seen.
+    fn open_history(&mut self) {
+        self.model.open_history();
+        if self.model.see_missed_calls(None) {
+            self.send(Command::MarkCallsSeen { room: None });
         }
     }
 
@@ -540,7 +552,15 @@ impl eframe::App for VestibuleApp {
             self.model.apply(update, now_ms);
         }
         if let Some(scheme) = self.signals.take_color_scheme() {
-            ctx.set_theme(scheme.theme_preference());
+            self.desktop_scheme = scheme;
+        }
+        let theme = match self.model.settings().window.appearance {
+            Appearance::Desktop => self.desktop_scheme.theme_preference(),
+            Appearance::Light => egui::ThemePreference::Light,
+            Appearance::Dark => egui::ThemePreference::Dark,
+        };
+        if ctx.options(|o| o.theme_preference) != theme {
+            ctx.set_theme(theme);
         }
         for warning in self.signals.take_warnings() {
             self.model.banner(warning, false);

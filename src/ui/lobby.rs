@@ -82,7 +82,7 @@ fn header_ui(ui: &mut Ui, lobby: &RoomLobby) {
             (_, true) => ui.label(weak(ui, "direct chat")),
             _ => ui.label(""),
         };
-        if super::icon_button(ui, "⎘", "Copy room id", true).clicked() {
+        if super::icon_button(ui, "Copy id", "Copy room id", true).clicked() {
             ui.ctx().copy_text(lobby.room_id.clone());
         }
     });

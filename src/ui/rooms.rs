@@ -193,7 +193,8 @@ fn row_ui(
             body,
             cx.now_ms,
         );
-        let row = egui::Button::selectable(is_selected, job)
+        // The name and summary start at the left, the rest of the row is space.
+        let row = egui::Button::selectable(is_selected, (job, egui::Atom::grow()))
             .min_size(egui::vec2(ui.available_width(), row_height - 4.0));
         let response = ui.add(row).on_hover_text(&lobby.room_id);
         response.context_menu(|ui| {

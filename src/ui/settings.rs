@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use egui::{RichText, Ui};
 
 use super::{LIVE, icon_button, space, weak};
-use crate::config::Settings;
+use crate::config::{Appearance, Settings};
 use crate::rtc::focus_list::{move_focus, parse_focus_url, shown_order};
 use crate::rtc::publish::PublishForm;
 
@@ -97,6 +97,19 @@ fn desktop_ui(ui: &mut Ui, cx: &mut SettingsContext<'_>, actions: &mut Vec<Setti
         }
     });
     ui.label(weak(ui, "{room_id} is replaced by the room's id."));
+    ui.horizontal(|ui| {
+        ui.label("Appearance");
+        let appearance = &mut cx.settings.window.appearance;
+        for (value, text) in [
+            (Appearance::Desktop, "Like the desktop"),
+            (Appearance::Light, "Light"),
+            (Appearance::Dark, "Dark"),
+        ] {
+            if ui.radio_value(appearance, value, text).changed() {
+                actions.push(SettingsAction::Changed);
+            }
+        }
+    });
 }
 
 /// The foci as shown, each with its actions, and the field to add one.
