@@ -524,12 +524,7 @@ async fn rings_in_and_stops_when_the_caller_leaves() {
     // The history keeps it as a missed call, unseen, in an owner-only file that the command
     // line reads beside the running worker.
     let missed = app
-        .history_where("the missed call in the history", |h| {
-            h.calls()
-                .iter()
-                .find(|c| c.outcome == CallOutcome::Missed)
-                .cloned()
-        })
+        .history_call("the missed call in the history", CallOutcome::Missed)
         .await;
     assert_eq!(missed.outcome, CallOutcome::Missed);
     assert_eq!(missed.room_id, dm.as_str());
@@ -801,12 +796,7 @@ async fn answering_joins_and_ringing_out_reaches_the_callee() {
     assert_eq!(member["sender"], bob.user_id.as_str());
     assert_eq!(member["content"]["device_id"], app.device_id.as_str());
     let outgoing = app
-        .history_where("the outgoing call in the history", |h| {
-            h.calls()
-                .iter()
-                .find(|c| c.outcome == CallOutcome::Outgoing)
-                .cloned()
-        })
+        .history_call("the outgoing call in the history", CallOutcome::Outgoing)
         .await;
     assert_eq!(outgoing.outcome, CallOutcome::Outgoing);
     assert_eq!(outgoing.intent.as_deref(), Some("audio"));
@@ -842,12 +832,7 @@ async fn answering_joins_and_ringing_out_reaches_the_callee() {
     })
     .await;
     let answered = app
-        .history_where("the answered call in the history", |h| {
-            h.calls()
-                .iter()
-                .find(|c| c.outcome == CallOutcome::Answered)
-                .cloned()
-        })
+        .history_call("the answered call in the history", CallOutcome::Answered)
         .await;
     assert!(!answered.elsewhere && answered.seen);
     app.quit().await;

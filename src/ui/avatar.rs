@@ -193,6 +193,16 @@ fn avatar_colour(user_id: &str) -> Color32 {
     PALETTE[hash as usize % PALETTE.len()]
 }
 
+/// A room's round avatar: its initials, in a colour of its own.
+pub fn room_avatar_ui(ui: &mut Ui, room_id: &str, name: &str, size: f32) {
+    let room = Profile {
+        user_id: room_id.to_owned(),
+        display_name: name.to_owned(),
+        avatar: None,
+    };
+    avatar_ui(ui, room_id, Some(&room), size);
+}
+
 /// A round avatar: the user's picture when there is one that can be shown, else their
 /// initials.
 pub fn avatar_ui(ui: &mut Ui, user_id: &str, profile: Option<&Profile>, size: f32) {

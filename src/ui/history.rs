@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use egui::{RichText, Ui};
 
+use super::avatar::room_avatar_ui;
 use super::{ALERT, avatar_ui, space, weak};
 use crate::history::{CallHistory, CallOutcome, CallRecord};
 use crate::matrix::Profile;
@@ -67,12 +68,7 @@ fn row_ui(
         match &record.caller {
             Some(caller) => avatar_ui(ui, caller, profiles.get(caller), 32.0),
             None => {
-                let room = Profile {
-                    user_id: record.room_id.clone(),
-                    display_name: record.room_name.clone(),
-                    avatar: None,
-                };
-                avatar_ui(ui, &record.room_id, Some(&room), 32.0);
+                room_avatar_ui(ui, &record.room_id, &record.room_name, 32.0);
             }
         }
         ui.vertical(|ui| {

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use egui::text::LayoutJob;
 use egui::{FontId, TextFormat, Ui};
 
+use super::avatar::room_avatar_ui;
 use super::{ALERT, LIVE, avatar_ui, space};
 use crate::matrix::{Profile, RoomLobby};
 use crate::rtc::CallIntent;
@@ -175,12 +176,7 @@ fn row_ui(
                 avatar_ui(ui, peer, profile, size);
             }
             None => {
-                let room = Profile {
-                    user_id: lobby.room_id.clone(),
-                    display_name: lobby.name.clone(),
-                    avatar: None,
-                };
-                avatar_ui(ui, &lobby.room_id, Some(&room), size);
+                room_avatar_ui(ui, &lobby.room_id, &lobby.name, size);
             }
         }
         let job = row_text(

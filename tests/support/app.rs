@@ -10,7 +10,7 @@ use std::time::Duration;
 use matrix_sdk::ruma::RoomId;
 use tokio::sync::mpsc;
 use vestibule::config::{ProfilePaths, Settings};
-use vestibule::history::CallHistory;
+use vestibule::history::{CallOutcome, CallRecord};
 use vestibule::matrix::{self, Command, RoomLobby, Update, WorkerConfig};
 use vestibule::ring::RecordingRinger;
 use vestibule::secrets::SecretStoreKind;
@@ -140,25 +140,21 @@ impl App {
     }
 
     /// Reads updates until `f` picks one (earlier ones are kept in the log).
-    /// The first call history, among the updates already read or still to come, that `f`
-    /// picks.
-    pub async fn history_where<T>(
-        &mut self,
-        what: &str,
-        f: impl Fn(&CallHistory) -> Option<T>,
-    ) -> T {
-        let seen = self.log.iter().find_map(|u| match u {
-            Update::History { history } => f(history),
+    /// The newest call with `outcome` in the history, among the updates already read or still
+    /// to come.
+    pub async fn history_call(&mut self, what: &str, outcome: CallOutcome) -> CallRecord {
+        let pick = |u: &Update| match u {
+            Update::History { history } => history
+                .calls()
+                .iter()
+                .find(|c| c.outcome == outcome)
+                .cloned(),
             _ => None,
-        });
-        if let Some(v) = seen {
-            return v;
+        };
+        if let Some(call) = self.log.iter().find_map(pick) {
+            return call;
         }
-        self.expect(what, |u| match u {
-            Update::History { history } => f(history),
-            _ => None,
-        })
-        .await
+        self.expect(what, pick).await
     }
 
     pub async fn expect<T>(&mut self, what: &str, mut f: impl FnMut(&Update) -> Option<T>) -> T {
