@@ -9,6 +9,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use crate::app::{Backend, VestibuleApp};
 use crate::config::{APP_ID, ProfilePaths, Settings};
 use crate::interrupts::Interrupts;
+use crate::matrix::lock::{ProfileLock, lock_profile};
 use crate::matrix::{self, Command, Update, WorkerConfig};
 use crate::remote::{self, Hub};
 use crate::ring::{DesktopRinger, RingAnswer, Ringer};
@@ -28,6 +29,8 @@ pub struct WorkerBackend {
     current: Current,
     /// The profile's other front ends (command lines, status bars) attach here.
     hub: Arc<Hub>,
+    /// The profile's lock, taken before the window opened, for the first worker.
+    lock: Option<ProfileLock>,
 }
 
 impl WorkerBackend {
@@ -54,7 +57,14 @@ impl WorkerBackend {
             signals,
             current,
             hub: Hub::new(),
+            lock: None,
         }
+    }
+
+    /// Hands `lock`, taken before the window opened, to the first worker.
+    pub fn with_lock(mut self, lock: Option<ProfileLock>) -> Self {
+        self.lock = lock;
+        self
     }
 
     /// The running worker, to stop it when the window is gone.
@@ -70,12 +80,13 @@ impl Backend for WorkerBackend {
         if let Some(warning) = warning {
             self.signals.warn(warning);
         }
-        let config = WorkerConfig::new(
+        let mut config = WorkerConfig::new(
             self.paths.clone(),
             settings,
             self.ringer.clone(),
             self.secret_store,
         );
+        config.lock = self.lock.take();
         let signals = self.signals.clone();
         // The window is woken once the update has passed the hub, below.
         let handle = matrix::spawn(config, Arc::new(|| {}));
@@ -142,6 +153,10 @@ pub fn run(profile: &str, background: bool, started: Instant) -> Result<(), Stri
             return Ok(());
         }
     };
+    // Held from here, so that a command run while the window starts attaches to it (once its
+    // worker offers the socket) rather than opening the profile itself. Without it the worker
+    // waits for the lock and says why in the window.
+    let lock = lock_profile(&paths).ok();
     let secret_store = SecretStoreKind::from_env().map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -161,7 +176,8 @@ pub fn run(profile: &str, background: bool, started: Instant) -> Result<(), Stri
         Some(answers),
         secret_store,
         signals.clone(),
-    );
+    )
+    .with_lock(lock);
     let current = backend.current();
     let autostart = Autostart::for_user(profile);
     let config_file = paths.config_file.clone();

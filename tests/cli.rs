@@ -975,6 +975,19 @@ async fn commands_are_answered_by_the_running_instance() {
     let data = data_dir("instance");
     login(&data, &bob);
     let instance = Streaming::start(&data, &["watch", "--json", "--silent"]);
+    // A command run while the instance starts is answered (by the instance once it offers its
+    // socket, or by itself if it took the profile first) and keeps nobody out.
+    let early = run(&data, &["lobbies", "--json"], "");
+    assert!(early.status.success(), "{}", text(&early.stderr));
+    let early: Value = serde_json::from_slice(&early.stdout).unwrap();
+    assert!(
+        early["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["room_id"] == dm.as_str()),
+        "{early}"
+    );
     instance
         .expect("the instance's first sync", |v| v["type"] == "rooms")
         .await;

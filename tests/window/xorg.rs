@@ -140,9 +140,21 @@ fn a_ring_opens_a_separate_top_level_window_while_the_main_one_is_hidden() {
         }
         text
     });
-    // The window serves other front ends once its worker holds the profile; from then on the
-    // command line is answered by the window (rather than opening the profile itself and
-    // keeping the window's worker out), once the window has synced: it is ready for a ring.
+    // A command run while the window starts is answered (by the window once its worker offers
+    // the socket, or by itself if it came before the window took the profile) and does not keep
+    // the window's worker out.
+    let early = vestibule(&data)
+        .args(["lobbies", "--json"])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        early.status.success(),
+        "{}",
+        String::from_utf8_lossy(&early.stderr)
+    );
+    // The window serves other front ends once its worker holds the profile; once it has
+    // synced, it is ready for a ring.
     let front_ends = data.join("default").join("front-ends.sock");
     wait_until("the window's worker holding the profile", || {
         front_ends.exists()
