@@ -15,14 +15,14 @@ pub fn duration_text(ms: u64) -> String {
     }
 }
 
-/// How long something that started at `started_ms` has run, as [`duration_text`] shows it, on
-/// a clock that ticks in whole wall-clock seconds (under a minute) or minutes. All durations on
-/// screen therefore change together, once a second or once a minute, so the window wakes once
-/// for all of them rather than once for each.
+/// How long something that started at `started_ms` has run, as [`duration_text`] shows it but
+/// in whole minutes: "<1 min" for the first minute, then on a clock that ticks in wall-clock
+/// minutes. A lobby with a call that just started therefore wakes the window once at its first
+/// minute, not every second, and all longer durations on screen change together once a minute.
 pub fn elapsed_text(started_ms: u64, now_ms: u64) -> String {
     let elapsed = now_ms.saturating_sub(started_ms);
     if elapsed < 60_000 {
-        duration_text((now_ms - now_ms % 1000).saturating_sub(started_ms))
+        "<1 min".to_owned()
     } else {
         duration_text(
             (now_ms - now_ms % 60_000)
@@ -34,12 +34,12 @@ pub fn elapsed_text(started_ms: u64, now_ms: u64) -> String {
 
 /// How long until [`elapsed_text`] of `started_ms` may show something else.
 pub fn elapsed_changes_in_ms(started_ms: u64, now_ms: u64) -> u64 {
-    let step = if now_ms.saturating_sub(started_ms) < 60_000 {
-        1000
+    let elapsed = now_ms.saturating_sub(started_ms);
+    if elapsed < 60_000 {
+        60_000 - elapsed
     } else {
-        60_000
-    };
-    step - now_ms % step
+        60_000 - now_ms % 60_000
+    }
 }
 
 /// How long ago `at_ms` was, as the call history says it: "just now", "5 min ago", "3 h ago",
@@ -123,11 +123,14 @@ mod tests {
         assert_eq!(duration_text(60_000), "1 min");
         assert_eq!(duration_text(3_599_000), "59 min");
         assert_eq!(duration_text(3_900_000), "1 h 05 min");
-        // Durations tick together on the wall clock's seconds, then minutes.
+        // The first minute is one text, then durations tick together on the wall clock's
+        // minutes.
         let now = 1_000_000_000_500;
-        assert_eq!(elapsed_text(now - 1_200, now), "0 s");
-        assert_eq!(elapsed_text(now - 1_700, now), "1 s");
-        assert_eq!(elapsed_changes_in_ms(now - 1_200, now), 500);
+        assert_eq!(elapsed_text(now - 1_200, now), "<1 min");
+        assert_eq!(elapsed_text(now - 59_999, now), "<1 min");
+        assert_eq!(elapsed_changes_in_ms(now - 1_200, now), 58_800);
+        assert_eq!(elapsed_text(now - 60_000, now), "1 min");
+        assert_eq!(elapsed_text(now + 5_000, now), "<1 min");
         assert_eq!(
             elapsed_changes_in_ms(now - 90_000, now),
             60_000 - now % 60_000
@@ -150,8 +153,9 @@ mod tests {
     #[test]
     fn a_start_in_the_future_reads_as_no_time_yet() {
         // Clocks differ between devices: a call may seem to start a little after now.
-        assert_eq!(elapsed_text(2_000_000, 1_000_000), "0 s");
-        assert_eq!(elapsed_changes_in_ms(2_000_000, 1_000_500), 500);
+        assert_eq!(elapsed_text(2_000_000, 1_000_000), "<1 min");
+        // Looked at again a minute on, when it may have begun.
+        assert_eq!(elapsed_changes_in_ms(2_000_000, 1_000_500), 60_000);
     }
 
     #[test]

@@ -473,6 +473,14 @@ fn an_idle_window_does_not_repaint() {
         due > Duration::ZERO && due <= Duration::from_secs(60),
         "{due:?}"
     );
+    // A call that began 2 s ago, on screen: "<1 min" until its first minute, no second ticks.
+    let mut fresh = room("!a:example.org", "Alpha", false, &["@x:example.org"]);
+    fresh.calls[0].participants[0] = participant("@x:example.org", 2_000);
+    w.update(Update::Lobby { lobby: fresh });
+    w.click("Alpha\n1 person · video · <1 min");
+    assert!(w.has("DEVICE · in call <1 min · sfu.example.org"));
+    let due = delay(&w);
+    assert_eq!(due, Duration::from_secs(58), "wakes at the first minute");
 }
 
 #[test]
