@@ -5,6 +5,7 @@ mod support;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use matrix_sdk::Client;
 use matrix_sdk::authentication::matrix::MatrixSession;
@@ -13,6 +14,7 @@ use support::calls::{ec_join, shared_room};
 use support::{RoomOpts, homeserver, wait_for};
 use vestibule::config::{ProfilePaths, Settings};
 use vestibule::matrix::{Command, Connection, Update};
+use vestibule::ring::RingerEvent;
 use vestibule::secrets::{SecretStore, SecretStoreKind, StoredSecret};
 
 /// The first token a sync continues from becomes one Synapse does not know, as if it had
@@ -54,6 +56,84 @@ fn with_bogus_since(path: &str) -> String {
 /// Only `.well-known` is answered by the proxy (so the client stays behind it).
 fn well_known(_method: &str, path: &str) -> bool {
     path.starts_with("/.well-known/")
+}
+
+/// Whether [`well_known_and_one_repeated_sync`] refuses the next repeated sync.
+static REFUSE_REPEAT: AtomicBool = AtomicBool::new(false);
+
+/// `.well-known` (so the client stays behind the proxy), and, once armed, the next sync that
+/// repeats the one before it: the SDK's own request after the worker peeked at the response, as
+/// if the SDK failed to take that response.
+fn well_known_and_one_repeated_sync(method: &str, path: &str) -> bool {
+    static LAST: Mutex<Option<String>> = Mutex::new(None);
+    if well_known(method, path) {
+        return true;
+    }
+    if method != "GET" || !path.starts_with("/_matrix/client/v3/sync") || !path.contains("since=") {
+        return false;
+    }
+    let mut last = LAST.lock().unwrap();
+    if last.as_deref() == Some(path) {
+        return REFUSE_REPEAT.swap(false, Ordering::SeqCst);
+    }
+    *last = Some(path.to_owned());
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ring_decided_before_the_sdk_takes_its_sync_rings_once_when_that_fails() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let dm = shared_room(
+        &alice,
+        &bob,
+        RoomOpts {
+            is_direct: true,
+            ..RoomOpts::default()
+        },
+    )
+    .await;
+    let proxy = support::proxy::start(&hs.url, well_known_and_one_repeated_sync);
+    let mut app = App::start_on(&proxy.url, &bob).await;
+    let member_event = ec_join(&alice, &dm, "ALICEDEV").await;
+    // Quiet: the sync that brought the call is taken, by the worker and by the SDK.
+    app.lobby_where(&dm, "alice's call", |l| !l.calls.is_empty())
+        .await;
+    // The SDK's request for the sync that brings the ring is refused; the worker starts
+    // afresh, and the fresh sync brings the ring again.
+    REFUSE_REPEAT.store(true, Ordering::SeqCst);
+    let ring = support::calls::send_ring(&alice, &dm, &member_event, 30_000).await;
+    app.expect("the ring", |u| match u {
+        Update::Ringing { alert } => (alert.call.notification_event_id == ring).then_some(()),
+        _ => None,
+    })
+    .await;
+    let other = shared_room(&alice, &bob, RoomOpts::default()).await;
+    app.expect("a room joined after the fresh sync", |u| match u {
+        Update::Lobby { lobby } => (lobby.room_id == other.as_str()).then_some(()),
+        _ => None,
+    })
+    .await;
+    let refused: Vec<String> = proxy.refused.lock().unwrap().clone();
+    assert_eq!(
+        refused.iter().filter(|r| r.contains("/sync")).count(),
+        1,
+        "{refused:?}"
+    );
+    let rang = app
+        .log
+        .iter()
+        .filter(|u| matches!(u, Update::Ringing { .. }))
+        .count();
+    assert_eq!(rang, 1, "{:#?}", app.log);
+    let started = app
+        .ringer
+        .events()
+        .iter()
+        .filter(|e| matches!(e, RingerEvent::Started(_)))
+        .count();
+    assert_eq!(started, 1, "{:?}", app.ringer.events());
+    app.quit().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

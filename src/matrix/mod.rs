@@ -2,7 +2,8 @@
 //! the app only through [`Command`]s in and [`Update`]s out.
 //!
 //! [`worker`](self) holds the loop; each concept has its own file: `account` (signing in and
-//! out), `sync` (the sync loop, handing each room's events to the protocol core's reducer),
+//! out), `sync` (the sync loop, handing each room's events to the protocol core's reducer), `peek`
+//! (rings decided from a sync response before the SDK has stored it),
 //! `rooms` (the room registry, resolving ids and aliases, names and profiles), `membership`
 //! (joining and leaving, power levels), `ringing` (ring effects, answer, decline, our rings),
 //! `foci` (discovery and the health check), `history` (the call history), `lock` (one process per profile), `session` (the
@@ -16,8 +17,9 @@ pub mod error;
 mod foci;
 mod history;
 mod late_keys;
-mod lock;
+pub mod lock;
 mod membership;
+mod peek;
 mod ringing;
 mod rooms;
 pub mod session;

@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::error::sentence;
+use super::peek::{news, peek_then_sync};
 use super::rooms::room_name;
 use super::types::{Connection, Update};
 use super::worker::{Internal, Worker};
@@ -24,6 +25,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 impl Worker {
     /// Takes one sync response: every joined room's events through its reducer, rooms we
     /// joined or left, then the ring decisions and the changed lobbies.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn on_sync(&mut self, response: SyncResponse) {
         let now = now_ms();
         let Some(client) = self.client() else { return };
@@ -73,11 +75,14 @@ impl Worker {
                     room_changed = true;
                 }
             }
-            rings.extend(changes.rings);
+            // A room peeked at had its notifications decided then: that they come again here
+            // is no news.
+            rings.extend(news(changes.rings, self.peeked.contains(&room_id)));
             if room_changed {
                 changed.push(room_id);
             }
         }
+        self.peeked.clear();
         for room_id in response.rooms.left.keys() {
             if self.rooms.remove(room_id) {
                 changed.push(room_id.clone());
@@ -96,7 +101,7 @@ impl Worker {
         });
     }
 
-    fn first_sync_done(&self) -> bool {
+    pub(super) fn first_sync_done(&self) -> bool {
         self.account.as_ref().is_some_and(|a| a.synced)
     }
 
@@ -219,6 +224,8 @@ pub(super) async fn sync_loop(
     let mut first = true;
     let mut afresh = false;
     let mut backoff = Duration::from_secs(1);
+    // Where the last sync ended: from there on, each long-poll is peeked at for rings first.
+    let mut since: Option<String> = None;
     loop {
         // The first sync returns at once so the lobbies show quickly.
         let mut settings =
@@ -226,15 +233,22 @@ pub(super) async fn sync_loop(
         if afresh {
             settings = settings.token(SyncToken::NoToken);
         }
-        let error = match client.sync_once(settings).await {
-            Ok(response) => {
+        let synced = match since.as_deref().filter(|_| !first && !afresh) {
+            Some(token) => peek_then_sync(&client, &tx, token, timeout).await,
+            None => client.sync_once(settings).await.map(Some),
+        };
+        let error = match synced {
+            Ok(Some(response)) => {
                 (first, afresh) = (false, false);
                 backoff = Duration::from_secs(1);
+                since = Some(response.next_batch.clone());
                 if tx.send(Internal::Sync(Box::new(response))).is_err() {
                     return;
                 }
                 continue;
             }
+            // The worker is gone.
+            Ok(None) => return,
             Err(e) => e,
         };
         let reason = sentence(&error);

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::account::{Account, AccountEvent};
 use super::error::WorkerError;
-use super::lock::lock_profile;
+use super::lock::{BUSY_WAIT, ProfileLock, lock_profile_waiting};
 use super::rooms::Rooms;
 use super::types::{Command, Connection, Update};
 use crate::clock::now_ms;
@@ -47,6 +47,9 @@ pub struct WorkerConfig {
     pub secret_store: SecretStoreKind,
     /// How long a sign-in in the browser waits for the person.
     pub browser_login_timeout: Duration,
+    /// The profile's lock when the front end took it already (so that nothing could open the
+    /// profile while it started); without it the worker takes the lock itself.
+    pub lock: Option<ProfileLock>,
 }
 
 impl WorkerConfig {
@@ -65,6 +68,7 @@ impl WorkerConfig {
             sync_timeout: Duration::from_secs(30),
             secret_store,
             browser_login_timeout: super::browser_login::BROWSER_LOGIN_TIMEOUT,
+            lock: None,
         }
     }
 }
@@ -125,6 +129,8 @@ impl Outbox {
 
 /// What the worker's own tasks tell its loop.
 pub(super) enum Internal {
+    /// A sync response as it arrived, before the SDK processed it (see `sync::peek_then_sync`).
+    Peek(Box<matrix_sdk::ruma::api::client::sync::sync_events::v3::Response>),
     /// A sync response.
     Sync(Box<matrix_sdk::sync::SyncResponse>),
     /// A sync failed; the loop tries again in `retry_in`.
@@ -187,16 +193,27 @@ pub(super) struct Worker {
     pub(super) late_keys: super::late_keys::LateKeys,
     /// The call history.
     pub(super) history: super::history::History,
+    /// Rooms whose raw sync response went through their reducer before the SDK processed it.
+    pub(super) peeked: HashSet<OwnedRoomId>,
 }
 
-async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command>, out: Outbox) {
+async fn run(
+    mut config: WorkerConfig,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    out: Outbox,
+) {
     let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
-    let lock = match lock_profile(&config.paths) {
-        Ok(lock) => lock,
-        Err(message) => {
-            out.send(Update::Fatal { message });
-            return;
-        }
+    let lock = match config.lock.take() {
+        Some(lock) => lock,
+        None => match lock_profile_waiting(&config.paths, BUSY_WAIT).await {
+            Ok(lock) => lock,
+            Err(e) => {
+                out.send(Update::Fatal {
+                    message: e.to_string(),
+                });
+                return;
+            }
+        },
     };
     let (history, history_problem) =
         super::history::History::load(crate::history::HistoryFile::in_dir(&config.paths.data_dir));
@@ -219,6 +236,7 @@ async fn run(config: WorkerConfig, mut commands: mpsc::UnboundedReceiver<Command
         browser_login: None,
         late_keys: Default::default(),
         history,
+        peeked: HashSet::new(),
     };
     worker.start_restore();
     let mut commands_closed = false;
@@ -355,6 +373,7 @@ impl Worker {
 
     async fn on_internal(&mut self, msg: Internal) {
         match msg {
+            Internal::Peek(response) => self.on_peek(*response).await,
             Internal::Sync(response) => self.on_sync(*response).await,
             Internal::SyncFailed { reason, retry_in } => {
                 self.out.send(Update::Connection {

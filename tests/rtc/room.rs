@@ -497,6 +497,57 @@ fn a_ring_with_its_call_in_the_same_sync_rings() {
 }
 
 #[test]
+fn a_sync_taken_twice_rings_once_and_changes_nothing_the_second_time() {
+    // The worker hands a sync's raw response to the reducer before the SDK has stored it, and
+    // the processed response (the same events) afterwards; a failed store brings them a third
+    // time. Each case also declines, leaves or ends the call in the same sync.
+    let ring = || ring_from(ALICE, T0).json();
+    let cases = [
+        after(
+            "a ring with its call",
+            vec![session(ALICE, "A").json()],
+            vec![session(ALICE, "A").json(), ring()],
+        ),
+        before(
+            "a ring with its call in the timeline",
+            vec![],
+            vec![session(ALICE, "A").json(), ring()],
+        ),
+        after(
+            "a ring the caller leaves in the same sync",
+            vec![session(ALICE, "A").left().json()],
+            vec![session(ALICE, "A").json(), ring()],
+        ),
+    ];
+    for case in cases {
+        let name = case.to_string();
+        let mut room = dm_room();
+        let mut t = tracker();
+        let first = case.apply(&mut room, &mut t, NOW);
+        let lobby = room.lobby().calls().to_vec();
+        let ringing: Vec<IncomingCall> = t.ringing().cloned().collect();
+        for again in 0..2 {
+            let later = case.apply(&mut room, &mut t, NOW + 1 + again);
+            assert!(!later.lobby_changed, "{name}: the lobby changed again");
+            assert!(
+                later.rings.iter().all(|r| matches!(
+                    r,
+                    RingOutput::Ignore {
+                        reason: IgnoreReason::Duplicate,
+                        ..
+                    }
+                )),
+                "{name}: {:?}",
+                later.rings
+            );
+            assert_eq!(room.lobby().calls(), lobby.as_slice(), "{name}");
+            assert_eq!(t.ringing().cloned().collect::<Vec<_>>(), ringing, "{name}");
+        }
+        assert!(!first.rings.is_empty(), "{name}: the first time decides");
+    }
+}
+
+#[test]
 fn a_ring_waits_for_its_call_to_arrive_in_a_later_sync() {
     let cases = [
         before("in state", vec![session(ALICE, "A").json()], vec![]),
