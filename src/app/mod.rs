@@ -62,6 +62,8 @@ pub struct VestibuleApp {
     quitting: bool,
     start_hidden: bool,
     order_cache: Option<((u64, String), Vec<usize>)>,
+    /// The names the room list shows, for the model's version they were made for.
+    names_cache: Option<(u64, Vec<String>)>,
     profiles_checked: Option<(u64, String)>,
     quit_deadline: Option<Instant>,
     clock: Box<dyn Fn() -> u64>,
@@ -101,6 +103,7 @@ impl VestibuleApp {
             quitting: false,
             start_hidden: false,
             order_cache: None,
+            names_cache: None,
             profiles_checked: None,
             quit_deadline: None,
             clock: Box::new(crate::clock::now_ms),
@@ -201,6 +204,16 @@ impl VestibuleApp {
         order
     }
 
+    /// The names rooms are listed under, made again only when the rooms changed; the caller
+    /// puts them back into `names_cache`.
+    fn take_room_names(&mut self) -> (u64, Vec<String>) {
+        let version = self.model.version();
+        match self.names_cache.take() {
+            Some((v, names)) if v == version => (v, names),
+            _ => (version, listed_names(self.model.rooms())),
+        }
+    }
+
     /// Asks for the profiles of the selected room's people once per change of its lobby.
     fn fetch_profiles(&mut self, room_id: &str) {
         let key = (self.model.version(), room_id.to_owned());
@@ -272,7 +285,7 @@ impl VestibuleApp {
         }
         ui.add_space(space::S);
         let order = self.room_order();
-        let names = listed_names(self.model.rooms());
+        let names = self.take_room_names();
         let ringing: HashSet<String> = self
             .model
             .ringing()
@@ -288,7 +301,7 @@ impl VestibuleApp {
         let mut search = self.model.search().to_owned();
         let cx = RoomListContext {
             order: &order,
-            names: &names,
+            names: &names.1,
             selected: (!open).then_some(()).and(self.model.selected()),
             ringing: &ringing,
             missed: &missed,
@@ -296,6 +309,7 @@ impl VestibuleApp {
             now_ms,
         };
         let actions = room_list_ui(ui, self.model.rooms(), &mut search, &cx);
+        self.names_cache = Some(names);
         self.model.set_search(search);
         for action in actions {
             match action {
