@@ -1,5 +1,6 @@
 //! End-to-end figures against a real Synapse on loopback (`cargo bench --bench matrix`):
-//! ring latency beside a bare `/sync` client's wake-up, the memory of `vestibule watch` on a
+//! ring latency from the moment the caller's send returns, beside a bare HTTP `/sync`
+//! long-poll and the SDK's own `sync_once` in the same run, the memory of `vestibule watch` on a
 //! 200-room account, and the time from start to a complete `vestibule lobbies --json`.
 
 #[path = "../tests/support/mod.rs"]
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use matrix_sdk::config::SyncSettings;
 use serde_json::json;
-use support::calls::{dm_rooms, large_account};
+use support::calls::{dm_rooms, ec_join, large_account, send_ring};
 use support::figures::{cli_login, summary};
 use support::homeserver;
 use vestibule::config::{ProfilePaths, Settings};
@@ -21,7 +22,13 @@ use vestibule::ring::SilentRinger;
 use vestibule::secrets::SecretStoreKind;
 
 const RINGS: usize = 30;
-const ROOMS: usize = 200;
+/// The big account's rooms: 200, or `VESTIBULE_BENCH_ROOMS`.
+fn rooms_count() -> usize {
+    std::env::var("VESTIBULE_BENCH_ROOMS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200)
+}
 
 async fn ring_latency() {
     let hs = homeserver();
@@ -69,48 +76,27 @@ async fn ring_latency() {
             break;
         }
     }
-    // The bare client: Bob's test device, long-polling /sync.
+    // Beside it two more receivers of Bob's test device: a bare HTTP long-poll of `/sync`
+    // (the limit on this machine) and the SDK's own `sync_once` with its in-memory store.
+    let mut bare = BarePoll::start(&hs.url, &bob).await;
     bob.sync_once().await;
+    let logging_spans = std::env::var_os(vestibule::logging::SPANS_ENV).is_some();
     let mut ours = Vec::new();
     let mut raw = Vec::new();
-    let mut ours_after_send = Vec::new();
-    let mut raw_after_send = Vec::new();
+    let mut sdk = Vec::new();
     let mut send_ms = Vec::new();
     for (room, member) in rooms.iter().zip(&members) {
-        // The bare client long-polls until a sync brings this very ring.
-        let bare = bob.client.clone();
-        let watched = room.clone();
-        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<String>();
-        let bare_sync = tokio::spawn(async move {
-            let mut wanted: Option<String> = None;
-            let mut sent_rx = Some(sent_rx);
-            let mut seen = Vec::new();
-            loop {
-                let response = bare
-                    .sync_once(SyncSettings::default().timeout(Duration::from_secs(30)))
-                    .await
-                    .ok()?;
-                let at = Instant::now();
-                if let Some(update) = response.rooms.joined.get(&watched) {
-                    seen.extend(
-                        update
-                            .timeline
-                            .events
-                            .iter()
-                            .filter_map(|e| e.event_id().map(|id| id.to_string())),
-                    );
-                }
-                if wanted.is_none()
-                    && let Some(rx) = sent_rx.take()
-                {
-                    wanted = rx.await.ok();
-                }
-                if wanted.as_ref().is_some_and(|w| seen.contains(w)) {
-                    return Some(at);
-                }
-            }
+        let (sent_tx, sent_rx) = tokio::sync::watch::channel::<Option<String>>(None);
+        let mut raw_sent = sent_rx.clone();
+        let watched = room.to_string();
+        let raw_poll = tokio::spawn(async move {
+            let at = bare.until_seen(&watched, &mut raw_sent).await;
+            (bare, at)
         });
-        // Let the long-poll reach the server before sending.
+        // Its spans would mix with the worker's in the log: it stays out when they are logged.
+        let sdk_poll = (!logging_spans)
+            .then(|| tokio::spawn(sdk_until_seen(bob.client.clone(), room.clone(), sent_rx)));
+        // Let the long-polls reach the server before sending.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let content = json!({"m.mentions":{"user_ids":[],"room":true},"notification_type":"ring",
             "m.relates_to":{"rel_type":"m.reference","event_id":member},
@@ -122,7 +108,9 @@ async fn ring_latency() {
             .await
             .unwrap();
         let returned = Instant::now();
-        let _ = sent_tx.send(response.response.event_id.to_string());
+        // With VESTIBULE_LOG_SPANS and RUST_LOG, the log shows where the time went after this.
+        tracing::info!(target: "vestibule::bench", "the ring's send returned");
+        let _ = sent_tx.send(Some(response.response.event_id.to_string()));
         let rang = loop {
             match app.updates.recv().await {
                 Some(Update::Ringing { alert }) if alert.call.room_id == room.as_str() => {
@@ -132,17 +120,18 @@ async fn ring_latency() {
                 None => panic!("worker stopped"),
             }
         };
-        let woke = bare_sync
-            .await
-            .unwrap()
-            .expect("the bare client saw the ring");
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        ours.push(ms(rang.saturating_duration_since(start)));
-        raw.push(ms(woke.saturating_duration_since(start)));
+        let (back, woke) = raw_poll.await.unwrap();
+        bare = back;
+        let sdk_woke = match sdk_poll {
+            Some(poll) => Some(poll.await.unwrap()),
+            None => None,
+        };
         // Counted from the moment the sender's request returns, as a caller sees it; a receiver
         // that woke before that counts 0.
-        ours_after_send.push(ms(rang.saturating_duration_since(returned)));
-        raw_after_send.push(ms(woke.saturating_duration_since(returned)));
+        let ms = |at: Instant| at.saturating_duration_since(returned).as_secs_f64() * 1000.0;
+        ours.push(ms(rang));
+        raw.push(ms(woke));
+        sdk.extend(sdk_woke.map(ms));
         send_ms.push(returned.saturating_duration_since(start).as_secs_f64() * 1000.0);
         app.commands
             .send(WorkerCommand::Decline {
@@ -151,17 +140,18 @@ async fn ring_latency() {
             .unwrap();
     }
     summary("ring: the send request itself", send_ms);
-    let ours = summary("ring: send start -> our Ring decision", ours);
-    let raw = summary("ring: send start -> bare /sync wake-up", raw);
+    println!("ring: from the send's return to the receiver knowing:");
+    let raw = summary("  a bare HTTP long-poll of /sync", raw);
+    let sdk = if sdk.is_empty() {
+        f64::NAN
+    } else {
+        summary("  matrix-sdk sync_once, in-memory store", sdk)
+    };
+    let ours = summary("  Vestibule's worker: the Ring decision", ours);
     println!(
-        "ring: ratio of medians from the send's start    {:.2}",
-        ours / raw.max(0.001)
-    );
-    let ours = summary("ring: send returned -> our Ring decision", ours_after_send);
-    let raw = summary("ring: send returned -> bare /sync wake-up", raw_after_send);
-    println!(
-        "ring: ratio of medians from the send's return (goal <= 1.2) {:.2}",
-        ours / raw.max(0.001)
+        "ring: ratio of medians, ours / bare (goal <= 1.2) {:.2}; the SDK's / bare {:.2}",
+        ours / raw.max(0.001),
+        sdk / raw.max(0.001)
     );
     app.commands.send(WorkerCommand::Quit).unwrap();
     while let Some(u) = app.updates.recv().await {
@@ -170,6 +160,111 @@ async fn ring_latency() {
         }
     }
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A bare client: `GET /sync` long-polls over HTTP, the JSON read for the event's id and
+/// nothing else.
+struct BarePoll {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    since: String,
+}
+
+impl BarePoll {
+    async fn start(hs_url: &str, user: &support::TestUser) -> Self {
+        let mut poll = Self {
+            http: reqwest::Client::new(),
+            url: format!("{}/_matrix/client/v3/sync", hs_url.trim_end_matches('/')),
+            token: user.client.access_token().expect("signed in"),
+            since: String::new(),
+        };
+        let filter = r#"{"room":{"timeline":{"limit":1}}}"#;
+        poll.since = poll.get(&[("timeout", "0"), ("filter", filter)]).await["next_batch"]
+            .as_str()
+            .expect("a sync token")
+            .to_owned();
+        poll
+    }
+
+    async fn get(&self, query: &[(&str, &str)]) -> serde_json::Value {
+        let url = reqwest::Url::parse_with_params(&self.url, query).expect("a sync address");
+        self.http
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("the homeserver answered")
+            .json()
+            .await
+            .expect("a sync response")
+    }
+
+    /// Long-polls until a response brings the event `sent` names in `room`; when it came.
+    async fn until_seen(
+        &mut self,
+        room: &str,
+        sent: &mut tokio::sync::watch::Receiver<Option<String>>,
+    ) -> Instant {
+        let mut seen = Vec::new();
+        loop {
+            let since = self.since.clone();
+            let body = self.get(&[("since", &since), ("timeout", "30000")]).await;
+            let at = Instant::now();
+            if let Some(next) = body["next_batch"].as_str() {
+                self.since = next.to_owned();
+            }
+            if let Some(events) = body["rooms"]["join"][room]["timeline"]["events"].as_array() {
+                seen.extend(
+                    events
+                        .iter()
+                        .filter_map(|e| e["event_id"].as_str().map(str::to_owned)),
+                );
+            }
+            let wanted = sent
+                .wait_for(Option::is_some)
+                .await
+                .expect("the sender says what it sent")
+                .clone();
+            if wanted.is_some_and(|w| seen.contains(&w)) {
+                return at;
+            }
+        }
+    }
+}
+
+/// The SDK's own long-poll (`sync_once`) until a response brings the event `sent` names in
+/// `room`; when it came.
+async fn sdk_until_seen(
+    client: matrix_sdk::Client,
+    room: matrix_sdk::ruma::OwnedRoomId,
+    mut sent: tokio::sync::watch::Receiver<Option<String>>,
+) -> Instant {
+    let mut seen = Vec::new();
+    loop {
+        let response = client
+            .sync_once(SyncSettings::default().timeout(Duration::from_secs(30)))
+            .await
+            .expect("the SDK synced");
+        let at = Instant::now();
+        if let Some(update) = response.rooms.joined.get(&room) {
+            seen.extend(
+                update
+                    .timeline
+                    .events
+                    .iter()
+                    .filter_map(|e| e.event_id().map(|id| id.to_string())),
+            );
+        }
+        let wanted = sent
+            .wait_for(Option::is_some)
+            .await
+            .expect("the sender says what it sent")
+            .clone();
+        if wanted.is_some_and(|w| seen.contains(&w)) {
+            return at;
+        }
+    }
 }
 
 fn vestibule(data: &Path) -> Command {
@@ -189,12 +284,13 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 async fn large_account_figures() {
+    let n_rooms = rooms_count();
     let hs = homeserver();
     let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
     let started = Instant::now();
-    large_account(&alice, &bob, ROOMS).await;
+    let rooms = large_account(&alice, &bob, n_rooms).await;
     eprintln!(
-        "(set up {ROOMS} rooms in {:.1} s)",
+        "(set up {n_rooms} rooms in {:.1} s)",
         started.elapsed().as_secs_f64()
     );
     let data = std::env::temp_dir().join(format!("vestibule-bench-cli-{}", std::process::id()));
@@ -221,15 +317,15 @@ async fn large_account_figures() {
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         if run == 0 {
             // The first run after sign-in does the account's initial sync.
-            println!("lobbies --json, {ROOMS} rooms, first (initial sync)  {ms:7.1} ms");
+            println!("lobbies --json, {n_rooms} rooms, first (initial sync)  {ms:7.1} ms");
         } else {
             times.push(ms);
         }
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(json["rooms"].as_array().map(Vec::len), Some(ROOMS));
+        assert_eq!(json["rooms"].as_array().map(Vec::len), Some(n_rooms));
     }
     summary(
-        &format!("lobbies --json, {ROOMS} rooms, later runs (goal <= 1000 ms)"),
+        &format!("lobbies --json, {n_rooms} rooms, later runs (goal <= 1000 ms)"),
         times,
     );
 
@@ -240,7 +336,7 @@ async fn large_account_figures() {
         .spawn()
         .unwrap();
     let stdout = watch.stdout.take().unwrap();
-    let (synced_tx, synced_rx) = std::sync::mpsc::channel();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
     // Keep reading to the end: a closed pipe would end the watcher.
     let reader = std::thread::spawn(move || {
         use std::io::BufRead;
@@ -248,18 +344,22 @@ async fn large_account_figures() {
             .lines()
             .map_while(Result::ok)
         {
-            if line.contains("\"type\":\"rooms\"") {
-                let _ = synced_tx.send(());
-            }
+            let _ = lines_tx.send(line);
         }
     });
-    synced_rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("watch printed its rooms");
+    let wait_line = |what: &str, wanted: &dyn Fn(&str) -> bool| loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("watch printed {what}"));
+        if wanted(&line) {
+            break;
+        }
+    };
+    wait_line("its rooms", &|l| l.contains("\"type\":\"rooms\""));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss = rss_kib(watch.id());
     println!(
-        "watch: RSS after syncing {ROOMS} rooms (goal <= 60 MB)   {:.1} MB",
+        "watch: RSS after syncing {n_rooms} rooms (goal <= 60 MB)   {:.1} MB",
         rss as f64 / 1024.0
     );
     // With `watch` running, `lobbies --json` is answered by it over the profile's socket.
@@ -272,12 +372,54 @@ async fn large_account_figures() {
             .unwrap();
         attached.push(t.elapsed().as_secs_f64() * 1000.0);
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(json["rooms"].as_array().map(Vec::len), Some(ROOMS));
+        assert_eq!(json["rooms"].as_array().map(Vec::len), Some(n_rooms));
     }
     summary(
-        &format!("lobbies --json, {ROOMS} rooms, answered by the running watch (goal <= 50 ms)"),
+        &format!("lobbies --json, {n_rooms} rooms, answered by the running watch (goal <= 50 ms)"),
         attached,
     );
+    // A soak: a ring every 20 s (each in the next of a few rooms, each ringing for 10 s) for
+    // VESTIBULE_BENCH_SOAK_MIN minutes, the watcher's RSS each minute.
+    let minutes: u64 = std::env::var("VESTIBULE_BENCH_SOAK_MIN")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if minutes > 0 {
+        let mut calls = Vec::new();
+        for room in rooms.iter().skip(1).step_by(4).take(3) {
+            calls.push((room.clone(), ec_join(&alice, room, "SOAKDEV").await));
+        }
+        let started = Instant::now();
+        let mut curve = vec![rss_kib(watch.id())];
+        let mut rang = 0usize;
+        while started.elapsed() < Duration::from_secs(minutes * 60) {
+            let (room, member) = &calls[rang % calls.len()];
+            let event = send_ring(&alice, room, member, 10_000).await;
+            wait_line("the ring", &|l| {
+                l.contains("\"type\":\"ring\"") && l.contains(event.as_str())
+            });
+            rang += 1;
+            if rang.is_multiple_of(3) {
+                let rss = rss_kib(watch.id());
+                println!(
+                    "soak: {:4.1} min, {rang} rings, watch RSS {:.1} MB",
+                    started.elapsed().as_secs_f64() / 60.0,
+                    rss as f64 / 1024.0
+                );
+                curve.push(rss);
+            }
+            tokio::time::sleep(Duration::from_secs(20)).await;
+        }
+        let mb = |kib: u64| kib as f64 / 1024.0;
+        let (first, last) = (curve[0], curve[curve.len() - 1]);
+        println!(
+            "soak: {minutes} min, {rang} rings: watch RSS {:.1} MB at the start, {:.1} MB at the \
+             end, {:.1} MB at most (goal: flat)",
+            mb(first),
+            mb(last),
+            mb(curve.iter().copied().max().unwrap_or(0))
+        );
+    }
     // SIGTERM: the watcher winds down.
     let _ = Command::new("kill").arg(watch.id().to_string()).status();
     let _ = watch.wait();
@@ -287,6 +429,11 @@ async fn large_account_figures() {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::var_os(vestibule::logging::SPANS_ENV).is_some() {
+        vestibule::logging::init(None);
+    }
     ring_latency().await;
-    large_account_figures().await;
+    if std::env::var_os("VESTIBULE_BENCH_RING_ONLY").is_none() {
+        large_account_figures().await;
+    }
 }

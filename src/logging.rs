@@ -9,9 +9,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
+
+/// Env var: when set, spans are logged with their timings as they close.
+pub const SPANS_ENV: &str = "VESTIBULE_LOG_SPANS";
 
 /// When the log file reaches this size it is moved to `vestibule.log.1` and a new one starts.
 pub const MAX_LOG_BYTES: u64 = 1024 * 1024;
@@ -20,8 +24,16 @@ pub const MAX_LOG_BYTES: u64 = 1024 * 1024;
 pub fn init(log_file: Option<PathBuf>) {
     let stderr_filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("vestibule=warn"));
+    // With `VESTIBULE_LOG_SPANS` set, each span `RUST_LOG` enables says when it opened, when it
+    // closed and how long it was busy and idle: where the time of a sync or a ring goes.
+    let spans = if std::env::var_os(SPANS_ENV).is_some() {
+        FmtSpan::NEW | FmtSpan::CLOSE
+    } else {
+        FmtSpan::NONE
+    };
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(io::stderr)
+        .with_span_events(spans)
         .with_filter(stderr_filter);
     let file = log_file.and_then(|path| {
         if let Some(dir) = path.parent()
