@@ -48,6 +48,7 @@ fn lobby(i: usize, people: usize) -> RoomLobby {
         name: format!("Room {i:03}"),
         is_direct: false,
         peer: None,
+        avatar_url: None,
         calls: if people == 0 {
             Vec::new()
         } else {

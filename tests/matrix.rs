@@ -1180,3 +1180,64 @@ async fn a_ring_whose_key_is_only_in_the_backup_rings_once_the_session_is_verifi
     .await;
     app.quit().await;
 }
+
+/// A PNG of one colour, `side` pixels square.
+fn png(side: u32) -> Vec<u8> {
+    let picture = image::RgbaImage::from_pixel(side, side, image::Rgba([40, 90, 200, 255]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    picture.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rooms_own_picture_reaches_its_lobby_and_its_thumbnail_is_fetched() {
+    let hs = homeserver();
+    let (alice, bob) = (hs.register("alice").await, hs.register("bob").await);
+    let room = shared_room(&alice, &bob, RoomOpts::default()).await;
+    let mut app = App::start(&bob).await;
+    // Alice uploads a picture and makes it the room's.
+    let token = alice.client.access_token().unwrap();
+    let uploaded: Value = reqwest::Client::new()
+        .post(format!("{}/_matrix/media/v3/upload", hs.url))
+        .bearer_auth(token)
+        .header("Content-Type", "image/png")
+        .body(png(640))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mxc = uploaded["content_uri"].as_str().unwrap().to_owned();
+    alice
+        .room(&room)
+        .send_state_event_raw("m.room.avatar", "", json!({ "url": mxc }))
+        .await
+        .unwrap();
+    app.lobby_where(&room, "the room's picture", |l| {
+        l.avatar_url.as_deref() == Some(mxc.as_str())
+    })
+    .await;
+    app.send(Command::RoomAvatars {
+        rooms: vec![room.clone()],
+    });
+    let avatars = app
+        .expect("the room's thumbnail", |u| match u {
+            Update::RoomAvatars { avatars } => Some(avatars.clone()),
+            _ => None,
+        })
+        .await;
+    let [avatar] = avatars.as_slice() else {
+        panic!("one avatar: {avatars:?}");
+    };
+    assert_eq!(avatar.room_id, room.as_str());
+    assert_eq!(avatar.avatar_url.as_deref(), Some(mxc.as_str()));
+    let bytes = avatar.avatar.as_ref().expect("a thumbnail");
+    let thumbnail = image::load_from_memory(bytes).expect("a picture");
+    assert!(
+        thumbnail.width() < 640 && thumbnail.width() >= 32,
+        "a thumbnail, not the original: {}",
+        thumbnail.width()
+    );
+    app.quit().await;
+}

@@ -306,18 +306,34 @@ impl VestibuleApp {
             ringing: &ringing,
             missed: &missed,
             profiles: self.model.profiles(),
+            room_avatars: self.model.room_avatars(),
             now_ms,
         };
         let actions = room_list_ui(ui, self.model.rooms(), &mut search, &cx);
         self.names_cache = Some(names);
         self.model.set_search(search);
+        let mut avatars = Vec::new();
         for action in actions {
             match action {
                 RoomListAction::Select(room) => self.choose_room(room),
                 RoomListAction::WantsProfile { room_id, user_id } => {
                     self.fetch_profile_of(&room_id, &user_id);
                 }
+                RoomListAction::WantsRoomAvatar {
+                    room_id,
+                    avatar_url,
+                } => {
+                    if self.model.want_room_avatar(&room_id, &avatar_url)
+                        && let Ok(room) = OwnedRoomId::try_from(room_id)
+                    {
+                        avatars.push(room);
+                    }
+                }
             }
+        }
+        // The rows drawn in one pass ask together.
+        if !avatars.is_empty() {
+            self.send(Command::RoomAvatars { rooms: avatars });
         }
     }
 

@@ -7,7 +7,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use crate::config::Settings;
 use crate::history::CallHistory;
 use crate::matrix::{
-    Connection, FocusInfo, FocusSource, Profile, RingAlert, RoomLobby, SessionTrust, Update,
+    Connection, FocusInfo, FocusSource, Profile, RingAlert, RoomAvatar, RoomLobby, SessionTrust,
+    Update,
 };
 use crate::rtc::ring::{IncomingCall, StopReason};
 use crate::ui::login::LoginForm;
@@ -64,6 +65,10 @@ pub struct Model {
     profiles: HashMap<String, Profile>,
     /// Users whose profiles were asked for.
     requested_profiles: HashSet<String>,
+    /// Rooms' own avatars by room id.
+    room_avatars: HashMap<String, RoomAvatar>,
+    /// The avatar asked for last, by room id.
+    requested_room_avatars: HashMap<String, String>,
     /// Sentences to read.
     banners: Vec<Banner>,
     /// The settings as the user left them (saved when the settings view says so).
@@ -109,6 +114,8 @@ impl Model {
             foci: Vec::new(),
             discovered: BTreeSet::new(),
             profiles: HashMap::new(),
+            room_avatars: HashMap::new(),
+            requested_room_avatars: HashMap::new(),
             requested_profiles: HashSet::new(),
             banners: Vec::new(),
             settings_view: SettingsView {
@@ -162,6 +169,11 @@ impl Model {
                 self.settings_view.checks.insert(url, Some((ok, message)));
             }
             Update::Profiles { profiles, .. } => self.profiles_arrived(profiles),
+            Update::RoomAvatars { avatars } => {
+                for avatar in avatars {
+                    self.room_avatars.insert(avatar.room_id.clone(), avatar);
+                }
+            }
             Update::Notice { message } => self.banner(message, false),
             Update::Error {
                 message, command, ..
@@ -418,6 +430,17 @@ impl Model {
         users
     }
 
+    /// Whether the avatar `avatar_url` of `room_id` is still to be asked for (it is then marked
+    /// asked).
+    pub fn want_room_avatar(&mut self, room_id: &str, avatar_url: &str) -> bool {
+        if self.requested_room_avatars.get(room_id).map(String::as_str) == Some(avatar_url) {
+            return false;
+        }
+        self.requested_room_avatars
+            .insert(room_id.to_owned(), avatar_url.to_owned());
+        true
+    }
+
     /// Whether `user_id`'s profile is still to be asked for (it is then marked asked).
     pub fn want_profile(&mut self, user_id: &str) -> bool {
         self.requested_profiles.insert(user_id.to_owned())
@@ -492,6 +515,11 @@ impl Model {
         &self.profiles
     }
 
+    /// Rooms' own avatars by room id.
+    pub fn room_avatars(&self) -> &HashMap<String, RoomAvatar> {
+        &self.room_avatars
+    }
+
     /// Sentences to read, oldest first.
     pub fn banners(&self) -> &[Banner] {
         &self.banners
@@ -552,6 +580,7 @@ mod tests {
             name: name.into(),
             is_direct: false,
             peer: None,
+            avatar_url: None,
             calls: Vec::new(),
             own: OwnCallState::NotJoined,
         }
@@ -590,6 +619,7 @@ mod tests {
         let lobby = RoomLobby {
             is_direct: true,
             peer: None,
+            avatar_url: None,
             ..room("!a:example.org", "Alpha")
         };
         model.apply(Update::Lobby { lobby }, 0);

@@ -343,6 +343,7 @@ impl WatchEncoder {
             | Update::StoredRooms { .. }
             | Update::FocusChecked { .. }
             | Update::Profiles { .. }
+            | Update::RoomAvatars { .. }
             | Update::History { .. }
             | Update::Fatal { .. }
             | Update::Stopped => {}

@@ -166,6 +166,7 @@ pub(super) fn inspect(
         name: "room".into(),
         is_direct: false,
         peer: None,
+        avatar_url: None,
         calls: lobby.calls().to_vec(),
         own: OwnCallState::NotJoined,
     };

@@ -33,6 +33,6 @@ pub use crate::rtc::focus_list::{FocusInfo, FocusSource};
 pub use error::WorkerError;
 pub use types::{
     Command, Concealed, Connection, IdentityProvider, LoginMethods, OwnCallState, Profile,
-    RoomLobby, SessionTrust, Update,
+    RoomAvatar, RoomLobby, SessionTrust, Update,
 };
 pub use worker::{Waker, WorkerConfig, WorkerHandle, spawn};

@@ -12,7 +12,7 @@ use matrix_sdk::{Client, Room, RoomState};
 use serde_json::Value;
 
 use super::error::{WorkerError, sentence};
-use super::types::{OwnCallState, Profile, RoomLobby, Update};
+use super::types::{OwnCallState, Profile, RoomAvatar, RoomLobby, Update};
 use super::worker::Worker;
 use crate::clock::now_ms;
 use crate::rtc::power::PowerLevels;
@@ -29,6 +29,8 @@ pub(super) struct RoomEntry {
     pub is_direct: bool,
     /// The other person of a direct chat.
     pub peer: Option<String>,
+    /// The room's own avatar (`mxc://`).
+    pub avatar_url: Option<String>,
     /// Why joining failed, shown in the lobby while no call machine holds a reason.
     pub failed: Option<String>,
 }
@@ -45,6 +47,7 @@ impl RoomEntry {
             name: room_name(room).await,
             is_direct: false,
             peer: None,
+            avatar_url: room.avatar_url().map(|url| url.to_string()),
             failed: None,
         };
         entry.refresh_direct(room).await;
@@ -93,6 +96,7 @@ impl RoomEntry {
             peer: self.peer.clone(),
             calls: self.call.lobby().calls().to_vec(),
             own,
+            avatar_url: self.avatar_url.clone(),
         }
     }
 }
@@ -227,6 +231,56 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Fetches the avatar thumbnails of `rooms` beside the loop, and sends them in one update.
+    pub(super) fn fetch_room_avatars(&self, rooms: Vec<OwnedRoomId>) {
+        let Some(client) = self.client() else { return };
+        let out = self.out.clone();
+        tokio::spawn(async move {
+            let mut avatars = Vec::new();
+            for room_id in rooms {
+                let Some(room) = client.get_room(&room_id) else {
+                    continue;
+                };
+                let url = room.avatar_url();
+                let avatar = match &url {
+                    Some(mxc) => thumbnail(&client, mxc).await,
+                    None => None,
+                };
+                avatars.push(RoomAvatar {
+                    room_id: room_id.to_string(),
+                    avatar_url: url.map(|u| u.to_string()),
+                    avatar,
+                });
+            }
+            out.send(Update::RoomAvatars { avatars });
+        });
+    }
+}
+
+/// The side of the avatar thumbnails asked for, in pixels.
+const AVATAR_PX: u32 = 96;
+
+/// The thumbnail of the picture at `mxc`, from the SDK's media cache or the server.
+async fn thumbnail(client: &Client, mxc: &matrix_sdk::ruma::MxcUri) -> Option<Arc<[u8]>> {
+    use matrix_sdk::media::{MediaFormat, MediaRequestParameters, MediaThumbnailSettings};
+    use matrix_sdk::ruma::events::room::MediaSource;
+    let request = MediaRequestParameters {
+        source: MediaSource::Plain(mxc.to_owned()),
+        format: MediaFormat::Thumbnail(MediaThumbnailSettings::new(
+            AVATAR_PX.into(),
+            AVATAR_PX.into(),
+        )),
+    };
+    match client.media().get_media_content(&request, true).await {
+        Ok(bytes) => Some(Arc::from(bytes)),
+        Err(e) => {
+            tracing::debug!("the picture {mxc}: {e}");
+            None
+        }
+    }
+}
+
 /// The room's lobby from the store's call membership state, without members who have left.
 async fn lobby_from_store(room: &Room, now: u64) -> Lobby {
     let mut values = Vec::new();
@@ -311,9 +365,6 @@ async fn profiles_of(
     users: &[OwnedUserId],
     avatars: bool,
 ) -> Vec<Profile> {
-    use matrix_sdk::media::{MediaFormat, MediaRequestParameters, MediaThumbnailSettings};
-    use matrix_sdk::ruma::events::room::MediaSource;
-    const AVATAR_PX: u32 = 96;
     let mut profiles = Vec::new();
     for user in users {
         let member = match room.get_member_no_sync(user).await {
@@ -326,17 +377,7 @@ async fn profiles_of(
         };
         let mut avatar = None;
         if let Some(mxc) = member.avatar_url().filter(|_| avatars) {
-            let request = MediaRequestParameters {
-                source: MediaSource::Plain(mxc.to_owned()),
-                format: MediaFormat::Thumbnail(MediaThumbnailSettings::new(
-                    AVATAR_PX.into(),
-                    AVATAR_PX.into(),
-                )),
-            };
-            match client.media().get_media_content(&request, true).await {
-                Ok(bytes) => avatar = Some(Arc::from(bytes)),
-                Err(e) => tracing::debug!("avatar of {user}: {e}"),
-            }
+            avatar = thumbnail(client, mxc).await;
         }
         profiles.push(Profile {
             user_id: user.to_string(),

@@ -74,6 +74,11 @@ impl Worker {
                     entry.name = name;
                     room_changed = true;
                 }
+                let avatar_url = room.avatar_url().map(|url| url.to_string());
+                if avatar_url != entry.avatar_url {
+                    entry.avatar_url = avatar_url;
+                    room_changed = true;
+                }
             }
             // A room peeked at had its notifications decided then: that they come again here
             // is no news.

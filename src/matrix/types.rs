@@ -106,6 +106,11 @@ pub enum Command {
         /// User ids.
         users: Vec<OwnedUserId>,
     },
+    /// Fetch the avatar thumbnails of rooms ([`Update::RoomAvatars`]).
+    RoomAvatars {
+        /// Room ids.
+        rooms: Vec<OwnedRoomId>,
+    },
     /// Mark the missed calls of a room (or of every room) seen ([`Update::History`]).
     MarkCallsSeen {
         /// The room; `None` marks every room's.
@@ -136,6 +141,7 @@ impl Command {
             Self::ApplySettings(_) => "apply_settings",
             Self::TestRing => "test_ring",
             Self::Profiles { .. } => "profiles",
+            Self::RoomAvatars { .. } => "room-avatars",
             Self::MarkCallsSeen { .. } => "mark_calls_seen",
             Self::Quit => "quit",
         }
@@ -225,6 +231,9 @@ impl fmt::Debug for Command {
                 .field("room", room)
                 .field("users", users)
                 .finish(),
+            Self::RoomAvatars { rooms } => {
+                f.debug_struct("RoomAvatars").field("rooms", rooms).finish()
+            }
             Self::MarkCallsSeen { room } => {
                 f.debug_struct("MarkCallsSeen").field("room", room).finish()
             }
@@ -300,6 +309,31 @@ pub struct RoomLobby {
     pub calls: Vec<Call>,
     /// Our part in the room's call.
     pub own: OwnCallState,
+    /// The room's own avatar (`m.room.avatar`, an `mxc://` URI), when it has one.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+}
+
+/// A room's avatar thumbnail.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomAvatar {
+    /// The room id.
+    pub room_id: String,
+    /// The avatar it is of (`mxc://`), or `None` when the room has none.
+    pub avatar_url: Option<String>,
+    /// The thumbnail as an encoded image (PNG or JPEG), when it could be fetched.
+    #[serde(skip, default)]
+    pub avatar: Option<std::sync::Arc<[u8]>>,
+}
+
+impl fmt::Debug for RoomAvatar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoomAvatar")
+            .field("room_id", &self.room_id)
+            .field("avatar_url", &self.avatar_url)
+            .field("avatar_bytes", &self.avatar.as_ref().map(|a| a.len()))
+            .finish()
+    }
 }
 
 /// A room member's display name and avatar.
@@ -476,6 +510,11 @@ pub enum Update {
         room_id: String,
         /// One per user found.
         profiles: Vec<Profile>,
+    },
+    /// Room avatars asked for with [`Command::RoomAvatars`].
+    RoomAvatars {
+        /// One per room asked for that is joined.
+        avatars: Vec<RoomAvatar>,
     },
     /// The call history, newest first: sent after signing in and on every change.
     History {

@@ -357,6 +357,10 @@ impl Worker {
                 self.fetch_profiles(room, users);
                 Ok(())
             }
+            Command::RoomAvatars { rooms } => {
+                self.fetch_room_avatars(rooms);
+                Ok(())
+            }
             Command::MarkCallsSeen { room } => {
                 self.mark_calls_seen(room.as_deref());
                 Ok(())

@@ -208,7 +208,8 @@ impl CallRoom {
     }
 
     /// Routes one state event: memberships to the lobby and our own call, room members to
-    /// the lobby (only joined users count), and what names the room to `name_may_change`.
+    /// the lobby (only joined users count), and what names or pictures the room to
+    /// `name_may_change`.
     fn route_state(&mut self, event: &Value, me: &Me, now_ms: u64, changes: &mut RoomChanges) {
         let event_type = event_type(event);
         if is_membership_type(event_type) {
@@ -225,7 +226,10 @@ impl CallRoom {
                 changes.lobby_changed |= self.lobby.set_room_membership(user, joined, now_ms);
             }
             changes.name_may_change = true;
-        } else if matches!(event_type, "m.room.name" | "m.room.canonical_alias") {
+        } else if matches!(
+            event_type,
+            "m.room.name" | "m.room.canonical_alias" | "m.room.avatar"
+        ) {
             changes.name_may_change = true;
         } else if event_type == "m.room.power_levels" {
             self.power

@@ -194,11 +194,17 @@ fn avatar_colour(user_id: &str) -> Color32 {
 }
 
 /// A room's round avatar: its initials, in a colour of its own.
-pub fn room_avatar_ui(ui: &mut Ui, room_id: &str, name: &str, size: f32) {
+pub fn room_avatar_ui(
+    ui: &mut Ui,
+    room_id: &str,
+    name: &str,
+    avatar: Option<&Arc<[u8]>>,
+    size: f32,
+) {
     let room = Profile {
         user_id: room_id.to_owned(),
         display_name: name.to_owned(),
-        avatar: None,
+        avatar: avatar.cloned(),
     };
     avatar_ui(ui, room_id, Some(&room), size);
 }

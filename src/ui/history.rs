@@ -68,7 +68,7 @@ fn row_ui(
         match &record.caller {
             Some(caller) => avatar_ui(ui, caller, profiles.get(caller), 32.0),
             None => {
-                room_avatar_ui(ui, &record.room_id, &record.room_name, 32.0);
+                room_avatar_ui(ui, &record.room_id, &record.room_name, None, 32.0);
             }
         }
         ui.vertical(|ui| {

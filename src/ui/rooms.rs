@@ -9,7 +9,7 @@ use egui::{FontId, TextFormat, Ui};
 
 use super::avatar::room_avatar_ui;
 use super::{ALERT, LIVE, avatar_ui, space};
-use crate::matrix::{Profile, RoomLobby};
+use crate::matrix::{Profile, RoomAvatar, RoomLobby};
 use crate::rtc::CallIntent;
 use crate::wording::elapsed_text;
 
@@ -93,6 +93,8 @@ pub struct RoomListContext<'a> {
     pub missed: &'a HashMap<String, usize>,
     /// Display names and avatars by user id (a direct chat shows its person's).
     pub profiles: &'a HashMap<String, Profile>,
+    /// Rooms' own avatars by room id.
+    pub room_avatars: &'a HashMap<String, RoomAvatar>,
     /// Now, ms since the epoch.
     pub now_ms: u64,
 }
@@ -108,6 +110,13 @@ pub enum RoomListAction {
         room_id: String,
         /// Its person.
         user_id: String,
+    },
+    /// Drew the row of a room whose own avatar is not here yet.
+    WantsRoomAvatar {
+        /// The room.
+        room_id: String,
+        /// The avatar it names.
+        avatar_url: String,
     },
 }
 
@@ -176,7 +185,18 @@ fn row_ui(
                 avatar_ui(ui, peer, profile, size);
             }
             None => {
-                room_avatar_ui(ui, &lobby.room_id, &lobby.name, size);
+                let have = cx
+                    .room_avatars
+                    .get(&lobby.room_id)
+                    .filter(|a| a.avatar_url == lobby.avatar_url);
+                if let (None, Some(url)) = (have, &lobby.avatar_url) {
+                    action = Some(RoomListAction::WantsRoomAvatar {
+                        room_id: lobby.room_id.clone(),
+                        avatar_url: url.clone(),
+                    });
+                }
+                let picture = have.and_then(|a| a.avatar.as_ref());
+                room_avatar_ui(ui, &lobby.room_id, &lobby.name, picture, size);
             }
         }
         let job = row_text(

@@ -12,7 +12,7 @@ use crate::support::scripted::Scripted;
 use vestibule::config::Settings;
 use vestibule::matrix::{
     Command, Concealed, Connection, FocusInfo, FocusSource, IdentityProvider, LoginMethods,
-    OwnCallState, Profile, RingAlert, RoomLobby, SessionTrust, Update,
+    OwnCallState, Profile, RingAlert, RoomAvatar, RoomLobby, SessionTrust, Update,
 };
 use vestibule::rtc::membership::WireForm;
 use vestibule::rtc::ring::{IncomingCall, NotifyKind, StopReason};
@@ -87,7 +87,14 @@ impl Window {
         let mut workers = self.workers.0.borrow_mut();
         let worker = workers.last_mut().unwrap();
         std::iter::from_fn(|| worker.commands.try_recv().ok())
-            .filter(|c| !matches!(c, Command::Profiles { .. } | Command::LoginMethods { .. }))
+            .filter(|c| {
+                !matches!(
+                    c,
+                    Command::Profiles { .. }
+                        | Command::RoomAvatars { .. }
+                        | Command::LoginMethods { .. }
+                )
+            })
             .collect()
     }
 
@@ -165,6 +172,7 @@ pub(crate) fn room(id: &str, name: &str, direct: bool, people: &[&str]) -> RoomL
         name: name.into(),
         is_direct: direct,
         peer: None,
+        avatar_url: None,
         calls,
         own: OwnCallState::NotJoined,
     }
@@ -512,6 +520,49 @@ fn profile(user: &str, name: &str, avatar: std::sync::Arc<[u8]>) -> Profile {
         display_name: name.into(),
         avatar: Some(avatar),
     }
+}
+
+#[test]
+fn a_group_room_shows_its_own_avatar_asked_for_once_and_again_when_it_changes() {
+    let mut w = Window::open("room-avatars");
+    let mut team = room("!t:example.org", "Team", false, &[]);
+    team.avatar_url = Some("mxc://example.org/team1".into());
+    w.signed_in(vec![
+        team.clone(),
+        room("!a:example.org", "Alpha", false, &[]),
+    ]);
+    let asked = |w: &mut Window| {
+        w.all_commands()
+            .into_iter()
+            .filter_map(|c| match c {
+                Command::RoomAvatars { rooms } => Some(rooms),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let team_id = matrix_sdk::ruma::OwnedRoomId::try_from("!t:example.org").unwrap();
+    assert_eq!(
+        asked(&mut w),
+        [vec![team_id.clone()]],
+        "only the room with a picture"
+    );
+    w.harness.run_steps(3);
+    assert!(asked(&mut w).is_empty(), "asked once");
+    assert!(w.has("Avatar of Team (initials T)"));
+    w.update(Update::RoomAvatars {
+        avatars: vec![RoomAvatar {
+            room_id: "!t:example.org".into(),
+            avatar_url: team.avatar_url.clone(),
+            avatar: Some(png(96, 96)),
+        }],
+    });
+    let picture = w.harness.get_by_label("Avatar of Team");
+    assert!(picture.rect().width() > 10.0);
+    // The room's picture changed: the initials show until the new one is here.
+    team.avatar_url = Some("mxc://example.org/team2".into());
+    w.update(Update::Lobby { lobby: team });
+    assert_eq!(asked(&mut w), [vec![team_id]]);
+    assert!(w.has("Avatar of Team (initials T)"));
 }
 
 #[test]
