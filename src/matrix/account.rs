@@ -66,16 +66,31 @@ pub(super) enum AccountEvent {
 /// How long asking the homeserver for its features or its foci may take.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
-impl Drop for Account {
-    fn drop(&mut self) {
-        for task in [
+impl Account {
+    /// The tasks beside the loop, taken.
+    fn take_tasks(&mut self) -> impl Iterator<Item = JoinHandle<()>> {
+        [
             self.sync_task.take(),
             self.tokens_task.take(),
             self.keys_task.take(),
         ]
         .into_iter()
         .flatten()
-        {
+    }
+
+    /// Stops the tasks beside the loop and waits until they are gone.
+    pub async fn end_tasks(&mut self) {
+        for task in self.take_tasks() {
+            task.abort();
+            // Its end is the point; being cancelled is how it ends.
+            let _cancelled = task.await;
+        }
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        for task in self.take_tasks() {
             task.abort();
         }
     }

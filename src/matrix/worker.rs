@@ -259,6 +259,11 @@ async fn run(
             break;
         }
     }
+    // The sync loop and the other tasks end while the runtime still runs: stopped by its
+    // shutdown instead, one inside a store request could find the store's threads gone.
+    if let Some(account) = worker.account.as_mut() {
+        account.end_tasks().await;
+    }
     // Release the client and the profile before saying so: a new worker (after signing out)
     // takes the profile's lock at once.
     let out = worker.out.clone();
