@@ -19,6 +19,7 @@ pub mod history;
 pub mod interrupts;
 pub mod logging;
 pub mod matrix;
+pub mod memory;
 pub mod remote;
 pub mod ring;
 pub mod rtc;

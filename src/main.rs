@@ -8,6 +8,7 @@ use vestibule::logging;
 
 fn main() -> ExitCode {
     let started = std::time::Instant::now();
+    vestibule::memory::limit_arenas();
     let cli = Cli::parse();
     // Logs go to stderr and, for the profile's commands, to its log file.
     let log_file = vestibule::config::ProfilePaths::resolve(&cli.profile)

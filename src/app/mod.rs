@@ -90,6 +90,7 @@ impl VestibuleApp {
         signals: Arc<Signals>,
     ) -> Self {
         crate::ui::apply_style(ctx);
+        crate::ui::register_icon_font(ctx);
         signals.set_context(ctx);
         let (commands, updates) = backend.start();
         Self {
@@ -270,17 +271,26 @@ impl VestibuleApp {
             0 => "Recent calls".to_owned(),
             n => format!("Recent calls · {n} missed"),
         };
-        let text = egui::RichText::new(label);
+        let text = egui::RichText::new(label.as_str());
         let text = if missed_total > 0 {
             text.color(crate::ui::ALERT)
         } else {
             text
         };
         let open = self.model.history_open();
-        let button = egui::Button::selectable(open, (text, egui::Atom::grow()))
+        let icon = crate::ui::icons::ICON_HISTORY.rich_text();
+        let icon = if missed_total > 0 {
+            icon.color(crate::ui::ALERT)
+        } else {
+            icon
+        };
+        let button = egui::Button::selectable(open, (icon, text, egui::Atom::grow()))
             .min_size(egui::vec2(ui.available_width(), 0.0));
         let shortcut = ui.input(|i| i.modifiers.command && i.key_pressed(egui::Key::H));
-        if ui.add(button).on_hover_text("Ctrl+H").clicked() || shortcut {
+        let response = ui.add(button);
+        ui.ctx()
+            .accesskit_node_builder(response.id, |node| node.set_label(label.as_str()));
+        if response.on_hover_text("Ctrl+H").clicked() || shortcut {
             self.open_history();
         }
         ui.add_space(space::S);

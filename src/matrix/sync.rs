@@ -120,6 +120,8 @@ impl Worker {
         self.out.send(Update::Rooms {
             rooms: self.rooms.sorted_snapshots(),
         });
+        // The first sync is the most the worker ever holds at once; most of it is freed now.
+        crate::memory::give_back_freed();
     }
 
     /// Carries out the commands about rooms that waited, once the account is ready for them.

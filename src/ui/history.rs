@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use egui::{RichText, Ui};
 
 use super::avatar::room_avatar_ui;
-use super::{ALERT, avatar_ui, space, weak};
+use super::{ALERT, add_named, avatar_ui, icons, space, weak, with_icon};
 use crate::history::{CallHistory, CallOutcome, CallRecord};
 use crate::matrix::Profile;
 use crate::rtc::CallIntent;
@@ -105,8 +105,8 @@ fn row_ui(
         });
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             let here = joined.contains(record.room_id.as_str());
-            let call_back = ui
-                .add_enabled(here, egui::Button::new("Call back"))
+            let button = with_icon(icons::ICON_CALL, "Call back", None, None);
+            let call_back = add_named(ui, here, button, "Call back")
                 .on_disabled_hover_text("You are no longer in this room.");
             if call_back.clicked() {
                 action = Some(HistoryAction::CallBack {
@@ -114,7 +114,8 @@ fn row_ui(
                     intent: record.call_intent().unwrap_or(CallIntent::Video),
                 });
             }
-            if ui.add_enabled(here, egui::Button::new("Open")).clicked() {
+            let open = with_icon(icons::ICON_ARROW_FORWARD, "Open", None, None);
+            if add_named(ui, here, open, "Open").clicked() {
                 action = Some(HistoryAction::Open(record.room_id.clone()));
             }
         });

@@ -3,7 +3,7 @@
 
 use egui::{RichText, Ui};
 
-use super::{ALERT, LIVE, avatar_ui, space, weak};
+use super::{ALERT, LIVE, add_named, avatar_ui, icons, space, weak, with_icon};
 use crate::matrix::{Profile, RingAlert};
 use crate::rtc::ring::NotifyKind;
 use crate::wording::incoming_title;
@@ -66,8 +66,8 @@ pub fn incoming_ui(
             ));
         }
         ui.add_space(space::XL);
-        let big = |text: &str, fill| {
-            egui::Button::new(RichText::new(text).color(egui::Color32::WHITE).size(18.0))
+        let big = |icon, text: &str, fill| {
+            with_icon(icon, text, Some(egui::Color32::WHITE), Some(18.0))
                 .fill(fill)
                 .min_size(BUTTON.into())
         };
@@ -77,8 +77,13 @@ pub fn incoming_ui(
             [width, BUTTON[1]].into(),
             egui::Layout::left_to_right(egui::Align::Center),
             |ui| {
-                let decline = ui.add(big("Decline", ALERT));
-                let answer = ui.add(big("Answer", LIVE));
+                let decline = add_named(
+                    ui,
+                    true,
+                    big(icons::ICON_CALL_END, "Decline", ALERT),
+                    "Decline",
+                );
+                let answer = add_named(ui, true, big(icons::ICON_CALL, "Answer", LIVE), "Answer");
                 if focus {
                     answer.request_focus();
                 }

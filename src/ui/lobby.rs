@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use egui::{RichText, Ui};
 
-use super::{LIVE, avatar_ui, space, weak};
+use super::{LIVE, add_named, avatar_ui, icons, space, weak, with_icon};
 use crate::matrix::{OwnCallState, Profile, RoomLobby};
 use crate::rtc::{Call, CallIntent, Participant};
 use crate::wording::{elapsed_text, own_state_sentence};
@@ -82,7 +82,7 @@ fn header_ui(ui: &mut Ui, lobby: &RoomLobby) {
             (_, true) => ui.label(weak(ui, "direct chat")),
             _ => ui.label(""),
         };
-        if super::icon_button(ui, "Copy id", "Copy room id", true).clicked() {
+        if super::icon_button(ui, icons::ICON_CONTENT_COPY, "Copy room id", true).clicked() {
             ui.ctx().copy_text(lobby.room_id.clone());
         }
     });
@@ -113,14 +113,15 @@ fn actions_ui(
 ) {
     let in_call = matches!(lobby.own, OwnCallState::Joined | OwnCallState::Joining);
     if in_call {
-        if ui.button("Leave").clicked() {
+        let leave = with_icon(icons::ICON_CALL_END, "Leave", None, None);
+        if add_named(ui, true, leave, "Leave").clicked() {
             actions.push(LobbyAction::Leave);
         }
     } else {
         join_ui(ui, lobby, cx.video, actions);
     }
-    if ui
-        .button("Open in Element Call")
+    let open = with_icon(icons::ICON_OPEN_IN_NEW, "Open in Element Call", None, None);
+    if add_named(ui, true, open, "Open in Element Call")
         .on_hover_text("Open this room in the web client for audio and video")
         .clicked()
     {
@@ -148,9 +149,9 @@ fn join_ui(ui: &mut Ui, lobby: &RoomLobby, video: bool, actions: &mut Vec<LobbyA
     } else {
         "Join"
     };
-    let join =
-        egui::Button::new(RichText::new(join).color(egui::Color32::WHITE)).fill(super::ACCENT);
-    if ui.add_enabled(!busy, join).clicked() {
+    let button =
+        with_icon(icons::ICON_CALL, join, Some(egui::Color32::WHITE), None).fill(super::ACCENT);
+    if add_named(ui, !busy, button, join).clicked() {
         actions.push(LobbyAction::Join {
             intent: intent.clone(),
         });
@@ -165,8 +166,8 @@ fn join_ui(ui: &mut Ui, lobby: &RoomLobby, video: bool, actions: &mut Vec<LobbyA
     } else {
         "Join and notify everyone in the room"
     };
-    if ui
-        .add_enabled(!busy, egui::Button::new(ring))
+    let button = with_icon(icons::ICON_NOTIFICATIONS_ACTIVE, ring, None, None);
+    if add_named(ui, !busy, button, ring)
         .on_hover_text(hint)
         .clicked()
     {

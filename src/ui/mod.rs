@@ -44,14 +44,68 @@ pub fn apply_style(ctx: &egui::Context) {
     });
 }
 
-/// A small button showing `icon`, named `label` for screen readers and tests, with `label` as
-/// its tooltip.
-pub fn icon_button(ui: &mut Ui, icon: &str, label: &str, enabled: bool) -> egui::Response {
-    let response = ui.add_enabled(enabled, egui::Button::new(icon).small());
-    ui.ctx().accesskit_node_builder(response.id, |node| {
-        node.set_label(label);
-    });
+/// The icons on buttons: Material Symbols (outlined), the font egui_material_icons bundles for
+/// this egui version; [`crate::app::VestibuleApp`] registers it.
+pub use egui_material_icons::icons;
+pub use egui_material_icons::{MaterialIcon, initialize as register_icon_font};
+
+/// A small button showing only `icon`, named `label` for screen readers and tests, with
+/// `label` as its tooltip.
+pub fn icon_button(ui: &mut Ui, icon: MaterialIcon, label: &str, enabled: bool) -> egui::Response {
+    let glyph = icon
+        .rich_text()
+        .size(ui.text_style_height(&egui::TextStyle::Body));
+    let response = ui.add_enabled(enabled, egui::Button::new(glyph).small());
+    named(ui, &response, label);
     response.on_hover_text(label)
+}
+
+/// A small text button, named `label` for screen readers and tests, with `label` as its
+/// tooltip.
+pub fn small_button(ui: &mut Ui, text: &str, label: &str, enabled: bool) -> egui::Response {
+    let response = ui.add_enabled(enabled, egui::Button::new(text).small());
+    named(ui, &response, label);
+    response.on_hover_text(label)
+}
+
+/// A button with `icon` before `text`, both in `colour` (the text colour when `None`) at the
+/// size `size` (the body's when `None`).
+pub fn with_icon<'a>(
+    icon: MaterialIcon,
+    text: &str,
+    colour: Option<egui::Color32>,
+    size: Option<f32>,
+) -> egui::Button<'a> {
+    let style = |t: egui::RichText| {
+        let t = match colour {
+            Some(c) => t.color(c),
+            None => t,
+        };
+        match size {
+            Some(s) => t.size(s),
+            None => t,
+        }
+    };
+    egui::Button::new((style(icon.rich_text()), style(egui::RichText::new(text))))
+}
+
+/// Adds `button` (from [`with_icon`]) known to screen readers and tests as `name` alone,
+/// without its icon's glyph.
+pub fn add_named(
+    ui: &mut Ui,
+    enabled: bool,
+    button: egui::Button<'_>,
+    name: &str,
+) -> egui::Response {
+    let response = ui.add_enabled(enabled, button);
+    named(ui, &response, name);
+    response
+}
+
+fn named(ui: &Ui, response: &egui::Response, name: &str) {
+    ui.ctx().accesskit_node_builder(response.id, |node| {
+        node.set_label(name);
+    });
 }
 
 /// A secondary line of text.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use egui::{RichText, Ui};
 
-use super::{LIVE, icon_button, space, weak};
+use super::{LIVE, icon_button, icons, small_button, space, weak};
 use crate::config::{Appearance, Settings};
 use crate::rtc::focus_list::{move_focus, parse_focus_url, shown_order};
 use crate::rtc::publish::PublishForm;
@@ -145,20 +145,34 @@ fn focus_row_ui(
     if cx.discovered.contains(url) {
         ui.label(weak(ui, "from your homeserver"));
     }
-    if icon_button(ui, "⬆", &format!("Move {url} up"), i > 0).clicked() {
+    if icon_button(
+        ui,
+        icons::ICON_ARROW_UPWARD,
+        &format!("Move {url} up"),
+        i > 0,
+    )
+    .clicked()
+    {
         move_focus(foci, cx.discovered_order, i, i - 1);
         actions.push(SettingsAction::Changed);
     }
-    if icon_button(ui, "⬇", &format!("Move {url} down"), i < last).clicked() {
+    if icon_button(
+        ui,
+        icons::ICON_ARROW_DOWNWARD,
+        &format!("Move {url} down"),
+        i < last,
+    )
+    .clicked()
+    {
         move_focus(foci, cx.discovered_order, i, i + 1);
         actions.push(SettingsAction::Changed);
     }
     let own = foci.iter().any(|u| u == url);
-    if own && icon_button(ui, "✖", &format!("Remove {url}"), true).clicked() {
+    if own && icon_button(ui, icons::ICON_CLOSE, &format!("Remove {url}"), true).clicked() {
         foci.retain(|u| u != url);
         actions.push(SettingsAction::Changed);
     }
-    if icon_button(ui, "Check", &format!("Check {url}"), true).clicked() {
+    if small_button(ui, "Check", &format!("Check {url}"), true).clicked() {
         cx.view.checks.insert(url.to_owned(), None);
         actions.push(SettingsAction::CheckFocus(url.to_owned()));
     }
@@ -276,7 +290,7 @@ fn ring_ui(ui: &mut Ui, cx: &mut SettingsContext<'_>, actions: &mut Vec<Settings
                 .map_or(room.as_str(), String::as_str);
             ui.horizontal(|ui| {
                 ui.label(name);
-                if icon_button(ui, "Unmute", &format!("Unmute {name}"), true).clicked() {
+                if small_button(ui, "Unmute", &format!("Unmute {name}"), true).clicked() {
                     unmute = Some(room.clone());
                 }
             });

@@ -2,7 +2,7 @@
 
 use egui::Ui;
 
-use super::{ALERT, LIVE, icon_button, weak};
+use super::{ALERT, LIVE, add_named, icon_button, icons, weak, with_icon};
 use crate::matrix::Connection;
 
 /// A sentence shown in a banner until dismissed.
@@ -50,8 +50,8 @@ pub fn status_ui(
         ui.painter().circle_filled(rect.center(), 4.0, dot);
         ui.label(text);
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            if ui
-                .button("Quit")
+            let quit = with_icon(icons::ICON_POWER_SETTINGS_NEW, "Quit", None, None);
+            if add_named(ui, true, quit, "Quit")
                 .on_hover_text("Leave any call and stop Vestibule (Ctrl+Q)")
                 .clicked()
             {
@@ -59,8 +59,11 @@ pub fn status_ui(
             }
             if let Some(open) = settings_open {
                 let label = if open { "Close settings" } else { "Settings" };
-                if ui
-                    .selectable_label(open, label)
+                let button = egui::Button::selectable(
+                    open,
+                    (icons::ICON_SETTINGS.rich_text(), egui::RichText::new(label)),
+                );
+                if add_named(ui, true, button, label)
                     .on_hover_text("Ctrl+,")
                     .clicked()
                 {
@@ -92,7 +95,13 @@ pub fn banners_ui(ui: &mut Ui, banners: &[Banner]) -> Option<usize> {
                 ui.set_width(ui.available_width());
                 // The button first, so that a long sentence wraps beside it.
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::TOP), |ui| {
-                    if icon_button(ui, "✖", &format!("Dismiss: {}", banner.message), true).clicked()
+                    if icon_button(
+                        ui,
+                        icons::ICON_CLOSE,
+                        &format!("Dismiss: {}", banner.message),
+                        true,
+                    )
+                    .clicked()
                     {
                         dismissed = Some(i);
                     }
