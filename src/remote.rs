@@ -119,6 +119,9 @@ impl Request {
 #[derive(Debug, Default)]
 struct Mirror {
     signed_in: Option<Update>,
+    /// The worker said there is no session. Before it says either, it is still starting (or
+    /// restoring the session), and a front end waits for what it says next.
+    needs_login: bool,
     connection: Option<Update>,
     foci: Option<Update>,
     /// `None` until the first sync: a front end then waits for [`Update::Rooms`].
@@ -129,8 +132,17 @@ struct Mirror {
 impl Mirror {
     fn apply(&mut self, update: &Update) {
         match update {
-            Update::SignedIn { .. } => self.signed_in = Some(update.clone()),
-            Update::SignedOut | Update::NeedsLogin => *self = Self::default(),
+            Update::SignedIn { .. } => {
+                self.signed_in = Some(update.clone());
+                self.needs_login = false;
+            }
+            Update::SignedOut => *self = Self::default(),
+            Update::NeedsLogin => {
+                *self = Self {
+                    needs_login: true,
+                    ..Self::default()
+                };
+            }
             Update::Connection { .. } => self.connection = Some(update.clone()),
             Update::Foci { .. } => self.foci = Some(update.clone()),
             Update::Rooms { rooms } => {
@@ -160,7 +172,11 @@ impl Mirror {
 
     fn snapshot(&self) -> Vec<Update> {
         if self.signed_in.is_none() {
-            return vec![Update::NeedsLogin];
+            return if self.needs_login {
+                vec![Update::NeedsLogin]
+            } else {
+                Vec::new()
+            };
         }
         let mut updates: Vec<Update> = [&self.signed_in, &self.connection, &self.foci]
             .into_iter()
@@ -376,4 +392,30 @@ pub async fn connect(data_dir: &Path) -> Option<Remote> {
         }
     });
     Some(Remote { updates, requests })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_front_end_attached_while_the_session_is_restored_waits_for_it() {
+        let mut mirror = Mirror::default();
+        assert!(
+            mirror.snapshot().is_empty(),
+            "still starting: nothing to say yet"
+        );
+        mirror.apply(&Update::NeedsLogin);
+        assert!(matches!(mirror.snapshot().as_slice(), [Update::NeedsLogin]));
+        mirror.apply(&Update::SignedIn {
+            user_id: "@me:example.org".into(),
+            device_id: "ME".into(),
+        });
+        assert!(matches!(
+            mirror.snapshot().as_slice(),
+            [Update::SignedIn { .. }]
+        ));
+        mirror.apply(&Update::SignedOut);
+        assert!(mirror.snapshot().is_empty(), "a new worker is starting");
+    }
 }

@@ -780,6 +780,8 @@ async fn every_json_document_matches_the_schema() {
         .await
         .unwrap();
     wait("ring_stopped").await;
+    // The lobby without Alice follows the ring's stop.
+    wait("lobby").await;
     let _ = watcher.kill();
     let _ = watcher.wait();
     let lines = lines.lock().unwrap().clone();

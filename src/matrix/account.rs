@@ -115,13 +115,21 @@ impl Worker {
         &mut self,
         task: impl std::future::Future<Output = AccountEvent> + Send + 'static,
     ) -> AbortHandle {
-        // Reap what finished; what still runs is aborted when the worker goes.
-        while self.beside.try_join_next().is_some() {}
         let tx = self.internal_tx.clone();
-        self.beside.spawn(async move {
+        self.spawn_beside(async move {
             // The loop is gone only when the worker stops; nobody waits for the outcome then.
             tx.send(Internal::Account(task.await)).ok();
         })
+    }
+
+    /// Runs `task` beside the loop; the worker stops it, and waits for its end, when it goes.
+    pub(super) fn spawn_beside(
+        &mut self,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> AbortHandle {
+        // Reap what finished.
+        while self.beside.try_join_next().is_some() {}
+        self.beside.spawn(task)
     }
 
     /// Why a sign-in cannot start now, if it cannot.

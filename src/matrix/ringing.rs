@@ -163,7 +163,7 @@ impl Worker {
 
     /// Sends our ring beside the loop; a failure comes back as a problem to tell.
     pub(super) fn send_ring(
-        &self,
+        &mut self,
         client: &Client,
         room_id: OwnedRoomId,
         messages: Vec<OutgoingMessage>,
@@ -172,7 +172,7 @@ impl Worker {
             return;
         };
         let done = self.internal_tx.clone();
-        tokio::spawn(async move {
+        self.spawn_beside(async move {
             for message in messages {
                 if let Err(e) = room.send_raw(message.event_type, message.content).await {
                     let error = WorkerError::RingNotSent(sentence(&e));

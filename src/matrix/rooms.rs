@@ -208,13 +208,13 @@ impl Worker {
 
     /// Looks up display names, then avatars, of `users` in `room_id`, beside the loop: media
     /// can be slow.
-    pub(super) fn fetch_profiles(&self, room_id: OwnedRoomId, users: Vec<OwnedUserId>) {
+    pub(super) fn fetch_profiles(&mut self, room_id: OwnedRoomId, users: Vec<OwnedUserId>) {
         let Some(client) = self.client() else { return };
         let Some(room) = client.get_room(&room_id) else {
             return;
         };
         let out = self.out.clone();
-        tokio::spawn(async move {
+        self.spawn_beside(async move {
             let names = profiles_of(&client, &room, &users, false).await;
             out.send(Update::Profiles {
                 room_id: room_id.to_string(),
@@ -233,10 +233,10 @@ impl Worker {
 
 impl Worker {
     /// Fetches the avatar thumbnails of `rooms` beside the loop, and sends them in one update.
-    pub(super) fn fetch_room_avatars(&self, rooms: Vec<OwnedRoomId>) {
+    pub(super) fn fetch_room_avatars(&mut self, rooms: Vec<OwnedRoomId>) {
         let Some(client) = self.client() else { return };
         let out = self.out.clone();
-        tokio::spawn(async move {
+        self.spawn_beside(async move {
             let mut avatars = Vec::new();
             for room_id in rooms {
                 let Some(room) = client.get_room(&room_id) else {

@@ -259,11 +259,12 @@ async fn run(
             break;
         }
     }
-    // The sync loop and the other tasks end while the runtime still runs: stopped by its
+    // The sync loop and the tasks beside the loop end while the runtime still runs: stopped by its
     // shutdown instead, one inside a store request could find the store's threads gone.
     if let Some(account) = worker.account.as_mut() {
         account.end_tasks().await;
     }
+    worker.beside.shutdown().await;
     // Release the client and the profile before saying so: a new worker (after signing out)
     // takes the profile's lock at once.
     let out = worker.out.clone();
