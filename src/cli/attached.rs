@@ -6,8 +6,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{CliSession, Cmd};
+use crate::config::ProfilePaths;
 use crate::interrupts::Interrupts;
+use crate::matrix::lock::{BUSY_RETRY, BUSY_WAIT, LockError, ProfileLock, lock_profile};
 use crate::matrix::{Command, OwnCallState, Update};
+use crate::remote;
 use crate::remote::{Remote, Request};
 use crate::rtc::ring::StopReason;
 
@@ -82,4 +85,32 @@ pub(super) async fn outcome(session: &mut CliSession, command: &str) -> Result<(
                 "The running Vestibule did not confirm the {command} in time."
             ))
         })
+}
+
+/// How the command reaches the profile.
+pub(super) enum Opened {
+    /// The profile's running instance answers.
+    Attached(remote::Remote),
+    /// This process holds the profile and runs its own worker.
+    Own(ProfileLock),
+}
+
+/// Attaches to the profile's running instance (when `may_attach`) or takes the profile. While
+/// another process holds the profile without offering its socket yet (the window or a staying
+/// command that is starting, or a one-shot command), it is asked again until [`BUSY_WAIT`].
+pub(super) async fn open_profile(paths: &ProfilePaths, may_attach: bool) -> Result<Opened, String> {
+    let deadline = tokio::time::Instant::now() + BUSY_WAIT;
+    loop {
+        if may_attach && let Some(instance) = remote::connect(&paths.data_dir).await {
+            return Ok(Opened::Attached(instance));
+        }
+        match lock_profile(paths) {
+            Ok(lock) => return Ok(Opened::Own(lock)),
+            Err(LockError::Busy(_)) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!("the profile is busy; asking again");
+                tokio::time::sleep(BUSY_RETRY).await;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }

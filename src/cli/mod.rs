@@ -28,7 +28,6 @@ use matrix_sdk::ruma::OwnedRoomOrAliasId;
 
 use crate::config::{DEFAULT_PROFILE, ProfilePaths, Settings};
 use crate::interrupts::Interrupts;
-use crate::matrix::lock::{BUSY_RETRY, BUSY_WAIT, LockError, ProfileLock, lock_profile};
 use crate::matrix::{self, Command, Connection, OwnCallState, RoomLobby, Update, WorkerConfig};
 use crate::remote::{self, Hub};
 use crate::ring::{DesktopRinger, SilentRinger};
@@ -300,14 +299,14 @@ fn run_command(profile: &str, cmd: Cmd) -> Result<(), String> {
         // With the profile's instance running, it answers: only one process opens the store.
         let mut interrupted = interrupts.clone();
         let opened = tokio::select! {
-            opened = open_profile(&paths, cmd.may_attach()) => opened,
+            opened = attached::open_profile(&paths, cmd.may_attach()) => opened,
             () = interrupted.reached(1) => Err("Interrupted.".to_owned()),
         };
         let lock = match opened {
-            Ok(Opened::Attached(instance)) => {
+            Ok(attached::Opened::Attached(instance)) => {
                 return (attached::drive(instance, cmd, interrupts).await, false);
             }
-            Ok(Opened::Own(lock)) => lock,
+            Ok(attached::Opened::Own(lock)) => lock,
             Err(sentence) => return (Err(sentence), false),
         };
         let mut config = WorkerConfig::new(paths, settings, Arc::new(SilentRinger), secret_store);
@@ -320,34 +319,6 @@ fn run_command(profile: &str, cmd: Cmd) -> Result<(), String> {
     }
     // What the session says may quote the server: a failure's sentence is made inert too.
     result.map_err(|sentence| inert(&sentence).into_owned())
-}
-
-/// How the command reaches the profile.
-enum Opened {
-    /// The profile's running instance answers.
-    Attached(remote::Remote),
-    /// This process holds the profile and runs its own worker.
-    Own(ProfileLock),
-}
-
-/// Attaches to the profile's running instance (when `may_attach`) or takes the profile. While
-/// another process holds the profile without offering its socket yet (the window or a staying
-/// command that is starting, or a one-shot command), it is asked again until [`BUSY_WAIT`].
-async fn open_profile(paths: &ProfilePaths, may_attach: bool) -> Result<Opened, String> {
-    let deadline = tokio::time::Instant::now() + BUSY_WAIT;
-    loop {
-        if may_attach && let Some(instance) = remote::connect(&paths.data_dir).await {
-            return Ok(Opened::Attached(instance));
-        }
-        match lock_profile(paths) {
-            Ok(lock) => return Ok(Opened::Own(lock)),
-            Err(LockError::Busy(_)) if tokio::time::Instant::now() < deadline => {
-                tracing::debug!("the profile is busy; asking again");
-                tokio::time::sleep(BUSY_RETRY).await;
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    }
 }
 
 /// What a second signal during the wind-down says.
