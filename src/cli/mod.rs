@@ -10,6 +10,7 @@ mod history;
 mod inert;
 mod login;
 mod print;
+mod prompt;
 mod ringing;
 mod status;
 
@@ -17,9 +18,9 @@ use inert::inert;
 use login::LoginWay;
 
 use print::{inspect, print_foci, print_rooms, print_update};
+use prompt::{read_password, read_secret};
 use ringing::{forward_answers, test_ring};
 
-use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -675,28 +676,4 @@ impl CliSession {
             }
         }
     }
-}
-
-fn read_password(user: &str) -> Result<String, String> {
-    read_secret(&format!("Password for {user}: "), "password")
-}
-
-/// A secret from stdin's first line, or prompted without echo on a terminal.
-fn read_secret(prompt: &str, what: &str) -> Result<String, String> {
-    let stdin = std::io::stdin();
-    let secret = if stdin.is_terminal() {
-        rpassword::prompt_password(prompt)
-            .map_err(|e| format!("Could not read the {what}: {e}."))?
-    } else {
-        let mut s = String::new();
-        stdin
-            .lock()
-            .read_to_string(&mut s)
-            .map_err(|e| format!("Could not read the {what}: {e}."))?;
-        s.lines().next().unwrap_or_default().to_owned()
-    };
-    if secret.trim().is_empty() {
-        return Err(format!("No {what} was given."));
-    }
-    Ok(secret)
 }
