@@ -12,6 +12,7 @@ use matrix_sdk::{Client, Room};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::sync::json_events;
 use super::worker::{Internal, Worker};
 use crate::clock::now_ms;
 use crate::rtc::membership::is_membership_type;
@@ -140,22 +141,15 @@ impl Worker {
             if !rings_here {
                 continue;
             }
-            let state: Vec<Value> = state
-                .iter()
-                .filter_map(|raw| raw.deserialize_as::<Value>().ok())
-                .collect();
-            let (Some(account), Some(entry)) = (self.account.as_mut(), self.rooms.get_mut(room_id))
-            else {
-                continue;
-            };
+            let state = json_events(state);
             let sync = RoomSync {
                 state: &state,
                 timeline: &timeline,
                 state_is_after,
             };
-            let changes = entry
-                .call
-                .apply_sync(room_id.as_str(), sync, &mut account.tracker, now);
+            let Some(changes) = self.reduce(room_id, sync, now) else {
+                continue;
+            };
             // Peeked at again after a failed sync: what was decided then is no news.
             let again = !self.peeked.insert(room_id.clone());
             rings.extend(news(changes.rings, again));

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use matrix_sdk::Client;
 use matrix_sdk::config::{SyncSettings, SyncToken};
-use matrix_sdk::ruma::OwnedRoomId;
+use matrix_sdk::ruma::serde::Raw;
+use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use matrix_sdk::ruma::api::error::ErrorKind;
 use matrix_sdk::sync::{JoinedRoomUpdate, State, SyncResponse};
 use serde_json::Value;
@@ -17,7 +18,7 @@ use super::rooms::room_name;
 use super::types::{Connection, Update};
 use super::worker::{Internal, Worker};
 use crate::clock::now_ms;
-use crate::rtc::room::RoomSync;
+use crate::rtc::room::{RoomChanges, RoomSync};
 
 /// The longest wait between two tries while the homeserver cannot be reached.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -40,11 +41,9 @@ impl Worker {
                 self.rooms.insert(&room, now).await;
                 changed.push(room_id.clone());
             }
-            let (Some(account), Some(entry)) =
-                (self.account.as_mut(), self.rooms.get_mut(&room_id))
-            else {
+            if !self.rooms.contains(&room_id) {
                 continue;
-            };
+            }
             self.late_keys.keep_undecrypted(&room_id, &update, now);
             let (state, timeline, state_is_after) = room_events(&update);
             tracing::trace!(
@@ -58,15 +57,16 @@ impl Worker {
                 timeline: &timeline,
                 state_is_after,
             };
-            let changes = entry
-                .call
-                .apply_sync(room_id.as_str(), sync, &mut account.tracker, now);
+            let Some(changes) = self.reduce(&room_id, sync, now) else {
+                continue;
+            };
             for reason in &changes.ignored {
                 tracing::debug!("{room_id}: ignored {reason}");
             }
             let mut room_changed = changes.lobby_changed;
             if changes.name_may_change
                 && let Some(room) = client.get_room(&room_id)
+                && let Some(entry) = self.rooms.get_mut(&room_id)
             {
                 room_changed |= entry.refresh_direct(&room).await;
                 let name = room_name(&room).await;
@@ -104,6 +104,23 @@ impl Worker {
         self.out.send(Update::Connection {
             connection: Connection::Online,
         });
+    }
+
+    /// Runs a room's part of a sync through its reducer; `None` when the room or the account
+    /// is not known.
+    pub(super) fn reduce(
+        &mut self,
+        room_id: &RoomId,
+        sync: RoomSync<'_>,
+        now: u64,
+    ) -> Option<RoomChanges> {
+        let account = self.account.as_mut()?;
+        let entry = self.rooms.get_mut(room_id)?;
+        Some(
+            entry
+                .call
+                .apply_sync(room_id.as_str(), sync, &mut account.tracker, now),
+        )
     }
 
     pub(super) fn first_sync_done(&self) -> bool {
@@ -164,17 +181,15 @@ fn room_events(update: &JoinedRoomUpdate) -> (Vec<Value>, Vec<Value>, bool) {
         State::After(events) => (events, true),
         State::Before(events) => (events, false),
     };
-    let state = state
-        .iter()
+    let timeline = json_events(update.timeline.events.iter().map(|event| event.raw()));
+    (json_events(state), timeline, state_is_after)
+}
+
+/// Events as JSON, leaving out those that are not JSON objects.
+pub(super) fn json_events<'a, T: 'a>(raws: impl IntoIterator<Item = &'a Raw<T>>) -> Vec<Value> {
+    raws.into_iter()
         .filter_map(|raw| raw.deserialize_as::<Value>().ok())
-        .collect();
-    let timeline = update
-        .timeline
-        .events
-        .iter()
-        .filter_map(|event| event.raw().deserialize_as::<Value>().ok())
-        .collect();
-    (state, timeline, state_is_after)
+        .collect()
 }
 
 /// What to do after a failed sync.
