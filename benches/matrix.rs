@@ -80,11 +80,14 @@ async fn ring_latency() {
     // (the limit on this machine) and the SDK's own `sync_once` with its in-memory store.
     let mut bare = BarePoll::start(&hs.url, &bob).await;
     bob.sync_once().await;
+    // And matrix-js-sdk, Element Call's engine, as a third device of Bob's.
+    let mut js = JsPeer::start(&hs.url, &bob);
     let logging_spans = std::env::var_os(vestibule::logging::SPANS_ENV).is_some();
     let mut ours = Vec::new();
     let mut raw = Vec::new();
     let mut sdk = Vec::new();
     let mut send_ms = Vec::new();
+    let mut js_ms = Vec::new();
     for (room, member) in rooms.iter().zip(&members) {
         let (sent_tx, sent_rx) = tokio::sync::watch::channel::<Option<String>>(None);
         let mut raw_sent = sent_rx.clone();
@@ -108,6 +111,7 @@ async fn ring_latency() {
             .await
             .unwrap();
         let returned = Instant::now();
+        let returned_wall = wall_ms();
         // With VESTIBULE_LOG_SPANS and RUST_LOG, the log shows where the time went after this.
         tracing::info!(target: "vestibule::bench", "the ring's send returned");
         let _ = sent_tx.send(Some(response.response.event_id.to_string()));
@@ -133,6 +137,16 @@ async fn ring_latency() {
         raw.push(ms(woke));
         sdk.extend(sdk_woke.map(ms));
         send_ms.push(returned.saturating_duration_since(start).as_secs_f64() * 1000.0);
+        if let Some(peer) = &mut js {
+            let event = response.response.event_id.to_string();
+            match peer.seen(&event) {
+                Some(at_ms) => js_ms.push((at_ms - returned_wall).max(0.0)),
+                None => {
+                    println!("ring: the js-sdk peer did not see {event} within 30 s; it is left out");
+                    js = None;
+                }
+            }
+        }
         app.commands
             .send(WorkerCommand::Decline {
                 room: Some(room.to_owned().into()),
@@ -147,10 +161,17 @@ async fn ring_latency() {
     } else {
         summary("  matrix-sdk sync_once, in-memory store", sdk)
     };
+    let js = if js_ms.len() == RINGS {
+        summary("  matrix-js-sdk 43 on Node, its Timeline event", js_ms)
+    } else {
+        f64::NAN
+    };
     let ours = summary("  Vestibule's worker: the Ring decision", ours);
     println!(
-        "ring: ratio of medians, ours / bare (goal <= 1.2) {:.2}; the SDK's / bare {:.2}",
+        "ring: ratio of medians, ours / bare (goal <= 1.2) {:.2}; ours / js-sdk's (goal < 1) {:.2}; \
+         the SDK's / bare {:.2}",
         ours / raw.max(0.001),
+        ours / js.max(0.001),
         sdk / raw.max(0.001)
     );
     app.commands.send(WorkerCommand::Quit).unwrap();
@@ -160,6 +181,94 @@ async fn ring_latency() {
         }
     }
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The wall clock in ms since the epoch, fractional: the js-sdk peer's clock too.
+fn wall_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// matrix-js-sdk 43 on Node (`scripts/js-peer.sh run`, `benches/js/receiver.mjs`), signed in as
+/// a new device of the user, telling when each call notification reaches it.
+struct JsPeer {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl JsPeer {
+    /// The peer, once its first sync is processed; `None`, said why, when it cannot run.
+    fn start(hs_url: &str, user: &support::TestUser) -> Option<Self> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/js-peer.sh");
+        let spawned = Command::new(script)
+            .arg("run")
+            .env("VESTIBULE_PEER_HOMESERVER", hs_url)
+            .env("VESTIBULE_PEER_USER", user.user_id.localpart())
+            .env("VESTIBULE_PEER_PASSWORD", &user.password)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                println!("js-sdk peer: not run, scripts/js-peer.sh did not start: {e}");
+                return None;
+            }
+        };
+        let stdout = child.stdout.take()?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str(&line)
+                    && tx.send(value).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let mut peer = Self { child, lines };
+        // Installing Node and the SDK the first time takes a while.
+        let ready = peer.next_where(Duration::from_secs(300), |v| v["ready"] == true);
+        if ready.is_none() {
+            println!("js-sdk peer: not run, it did not finish its first sync within 300 s");
+            return None;
+        }
+        Some(peer)
+    }
+
+    fn next_where(
+        &mut self,
+        within: Duration,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let until = Instant::now() + within;
+        loop {
+            let left = until.checked_duration_since(Instant::now())?;
+            let line = self.lines.recv_timeout(left).ok()?;
+            if wanted(&line) {
+                return Some(line);
+            }
+        }
+    }
+
+    /// When (wall clock, ms) the peer saw `event_id`.
+    fn seen(&mut self, event_id: &str) -> Option<f64> {
+        self.next_where(Duration::from_secs(30), |v| v["event_id"] == event_id)
+            .and_then(|v| v["at_ms"].as_f64())
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for JsPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A bare client: `GET /sync` long-polls over HTTP, the JSON read for the event's id and
@@ -362,6 +471,16 @@ async fn large_account_figures() {
         "watch: RSS after syncing {n_rooms} rooms (goal <= 60 MB)   {:.1} MB",
         rss as f64 / 1024.0
     );
+    if let Some(peer) = JsPeer::start(&hs.url, &bob) {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let js_rss = rss_kib(peer.pid());
+        println!(
+            "js-sdk peer (matrix-js-sdk 43, Node 22): RSS after syncing {n_rooms} rooms  {:.1} MB; \
+             watch / js-sdk (goal <= 0.33) {:.2}",
+            js_rss as f64 / 1024.0,
+            rss as f64 / js_rss.max(1) as f64
+        );
+    }
     // With `watch` running, `lobbies --json` is answered by it over the profile's socket.
     let mut attached = Vec::new();
     for _ in 0..10 {
