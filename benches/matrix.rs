@@ -142,7 +142,9 @@ async fn ring_latency() {
             match peer.seen(&event) {
                 Some(at_ms) => js_ms.push((at_ms - returned_wall).max(0.0)),
                 None => {
-                    println!("ring: the js-sdk peer did not see {event} within 30 s; it is left out");
+                    println!(
+                        "ring: the js-sdk peer did not see {event} within 30 s; it is left out"
+                    );
                     js = None;
                 }
             }
@@ -220,7 +222,10 @@ impl JsPeer {
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if let Ok(value) = serde_json::from_str(&line)
                     && tx.send(value).is_err()
                 {

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use matrix_sdk::Client;
 use matrix_sdk::config::{SyncSettings, SyncToken};
+use matrix_sdk::ruma::api::error::ErrorKind;
 use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
-use matrix_sdk::ruma::api::error::ErrorKind;
 use matrix_sdk::sync::{JoinedRoomUpdate, State, SyncResponse};
 use serde_json::Value;
 use tokio::sync::mpsc;

@@ -8,7 +8,7 @@ use egui::{RichText, Ui};
 use super::avatar::room_avatar_ui;
 use super::{ALERT, add_named, avatar_ui, icons, space, weak, with_icon};
 use crate::history::{CallHistory, CallOutcome, CallRecord};
-use crate::matrix::Profile;
+use crate::matrix::{Profile, RoomAvatar};
 use crate::rtc::CallIntent;
 use crate::wording::{ago_text, outcome_text};
 
@@ -26,13 +26,23 @@ pub enum HistoryAction {
     Open(String),
 }
 
-/// The history view. `joined` are the rooms we are still in (only those can be called back).
+/// What the history view draws beside the history itself.
+pub struct HistoryContext<'a> {
+    /// The rooms we are still in (only those can be called back).
+    pub joined: &'a HashSet<&'a str>,
+    /// People's names and pictures, for the caller of a call.
+    pub profiles: &'a HashMap<String, Profile>,
+    /// Rooms' pictures, for a call we placed.
+    pub room_avatars: &'a HashMap<String, RoomAvatar>,
+    /// Now, in ms since the epoch.
+    pub now_ms: u64,
+}
+
+/// The history view.
 pub fn history_ui(
     ui: &mut Ui,
     history: &CallHistory,
-    joined: &HashSet<&str>,
-    profiles: &HashMap<String, Profile>,
-    now_ms: u64,
+    cx: &HistoryContext<'_>,
 ) -> Option<HistoryAction> {
     ui.heading("Recent calls");
     ui.add_space(space::S);
@@ -46,7 +56,7 @@ pub fn history_ui(
         .show(ui, |ui| {
             for (i, record) in history.calls().iter().enumerate() {
                 ui.push_id(i, |ui| {
-                    if let Some(a) = row_ui(ui, record, joined, profiles, now_ms) {
+                    if let Some(a) = row_ui(ui, record, cx) {
                         action = Some(a);
                     }
                 });
@@ -56,19 +66,17 @@ pub fn history_ui(
     action
 }
 
-fn row_ui(
-    ui: &mut Ui,
-    record: &CallRecord,
-    joined: &HashSet<&str>,
-    profiles: &HashMap<String, Profile>,
-    now_ms: u64,
-) -> Option<HistoryAction> {
+fn row_ui(ui: &mut Ui, record: &CallRecord, cx: &HistoryContext<'_>) -> Option<HistoryAction> {
     let mut action = None;
     ui.horizontal(|ui| {
         match &record.caller {
-            Some(caller) => avatar_ui(ui, caller, profiles.get(caller), 32.0),
+            Some(caller) => avatar_ui(ui, caller, cx.profiles.get(caller), 32.0),
             None => {
-                room_avatar_ui(ui, &record.room_id, &record.room_name, None, 32.0);
+                let picture = cx
+                    .room_avatars
+                    .get(&record.room_id)
+                    .and_then(|a| a.avatar.as_ref());
+                room_avatar_ui(ui, &record.room_id, &record.room_name, picture, 32.0);
             }
         }
         ui.vertical(|ui| {
@@ -98,13 +106,13 @@ fn row_ui(
                 format!(
                     "in {} · {kind} · {}",
                     record.room_name,
-                    ago_text(record.at_ms, now_ms)
+                    ago_text(record.at_ms, cx.now_ms)
                 ),
             ))
             .on_hover_text(&record.room_id);
         });
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            let here = joined.contains(record.room_id.as_str());
+            let here = cx.joined.contains(record.room_id.as_str());
             let button = with_icon(icons::ICON_CALL, "Call back", None, None);
             let call_back = add_named(ui, here, button, "Call back")
                 .on_disabled_hover_text("You are no longer in this room.");
