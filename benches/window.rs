@@ -318,10 +318,49 @@ async fn real_window() {
         kib("RssAnon:"),
         kib("RssFile:")
     );
+    let parts = resident_by_mapping(pid)
+        .into_iter()
+        .take(6)
+        .map(|(name, kib)| format!("{name} {:.1} MB", kib as f64 / 1024.0))
+        .collect::<Vec<_>>();
+    println!(
+        "idle open window: the most resident mappings: {}",
+        parts.join(", ")
+    );
     stop(w);
     let _ = xvfb.kill();
     let _ = xvfb.wait();
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Resident KiB per mapped file (by file name; anonymous memory as `[anon]`, the heap as
+/// `[heap]`), largest first, from `/proc/PID/smaps`.
+fn resident_by_mapping(pid: u32) -> Vec<(String, u64)> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut sums: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut current = String::new();
+    for line in smaps.lines() {
+        if let Some(rss) = line.strip_prefix("Rss:") {
+            let kib: u64 = rss
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            *sums.entry(current.clone()).or_default() += kib;
+        } else if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|first| first.contains('-') && !first.ends_with(':'))
+        {
+            // A mapping's header: address perms offset dev inode [path].
+            let path = line.split_whitespace().nth(5).unwrap_or("[anon]");
+            current = path.rsplit('/').next().unwrap_or(path).to_owned();
+        }
+    }
+    let mut sums: Vec<(String, u64)> = sums.into_iter().collect();
+    sums.sort_by(|a, b| b.1.cmp(&a.1));
+    sums
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -50,7 +50,7 @@ pub struct LobbyContext<'a> {
 /// The lobby.
 pub fn lobby_ui(ui: &mut Ui, lobby: &RoomLobby, cx: &LobbyContext<'_>) -> Vec<LobbyAction> {
     let mut actions = Vec::new();
-    header_ui(ui, lobby);
+    header_ui(ui, lobby, cx.muted, &mut actions);
     own_state_ui(ui, &lobby.own);
     ui.horizontal_wrapped(|ui| actions_ui(ui, lobby, cx, &mut actions));
     ui.add_space(space::M);
@@ -73,8 +73,9 @@ pub fn lobby_ui(ui: &mut Ui, lobby: &RoomLobby, cx: &LobbyContext<'_>) -> Vec<Lo
 }
 
 /// The room's name and whether it is a direct chat (with whom); its id only on hover and in
-/// the "Copy room id" action.
-fn header_ui(ui: &mut Ui, lobby: &RoomLobby) {
+/// the "Copy room id" action. Muting its rings is a setting of the room, not a call action: it
+/// sits at the header's far end.
+fn header_ui(ui: &mut Ui, lobby: &RoomLobby, muted: bool, actions: &mut Vec<LobbyAction>) {
     ui.horizontal(|ui| {
         ui.heading(&lobby.name).on_hover_text(&lobby.room_id);
         match (&lobby.peer, lobby.is_direct) {
@@ -85,6 +86,15 @@ fn header_ui(ui: &mut Ui, lobby: &RoomLobby) {
         if super::icon_button(ui, icons::ICON_CONTENT_COPY, "Copy room id", true).clicked() {
             ui.ctx().copy_text(lobby.room_id.clone());
         }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            let mut muted = muted;
+            if ui
+                .checkbox(&mut muted, "Mute rings from this room")
+                .changed()
+            {
+                actions.push(LobbyAction::SetMuted(muted));
+            }
+        });
     });
     ui.add_space(space::S);
 }
@@ -104,7 +114,7 @@ fn own_state_ui(ui: &mut Ui, own: &OwnCallState) {
     });
 }
 
-/// Leave, or join and ring with the audio/video choice; opening the web client; muting.
+/// Leave, or join and ring with the audio/video choice; opening the web client.
 fn actions_ui(
     ui: &mut Ui,
     lobby: &RoomLobby,
@@ -126,13 +136,6 @@ fn actions_ui(
         .clicked()
     {
         actions.push(LobbyAction::OpenWebClient);
-    }
-    let mut muted = cx.muted;
-    if ui
-        .checkbox(&mut muted, "Mute rings from this room")
-        .changed()
-    {
-        actions.push(LobbyAction::SetMuted(muted));
     }
 }
 
