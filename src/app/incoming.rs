@@ -65,6 +65,11 @@ fn incoming_viewport_ui(ui: &mut egui::Ui, class: ViewportClass, shared: &Mutex<
                 ctx.send_viewport_cmd(center);
             }
             ctx.send_viewport_cmd(ViewportCommand::Focus);
+            // Where focus is refused (focus-stealing prevention), the window asks for
+            // attention: the urgency hint on X11, an xdg-activation request on Wayland.
+            ctx.send_viewport_cmd(ViewportCommand::RequestUserAttention(
+                egui::UserAttentionType::Critical,
+            ));
             shared.place = false;
         } else {
             ctx.request_repaint_after(PLACE_RETRY);

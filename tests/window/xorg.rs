@@ -49,7 +49,7 @@ fn xvfb() -> (Process, String) {
     (Process(child), display)
 }
 
-/// Runs an X client (`xdotool`, `xwininfo`) on `display`; its output, or `None` when it fails.
+/// Runs an X client (`xdotool`, `xwininfo`, `xprop`) on `display`; its output, or `None` when it fails.
 fn x(display: &str, program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program)
         .args(args)
@@ -209,6 +209,11 @@ fn a_ring_opens_a_separate_top_level_window_while_the_main_one_is_hidden() {
             && middle("Absolute upper-left Y", "Height", 800)
     });
     assert!(visible_windows(&display, "^Vestibule$").is_empty());
+    // And it asks for attention, for a desktop that refuses it the focus.
+    wait_until("the incoming window's urgency hint", || {
+        x(&display, "xprop", &["-id", window, "WM_HINTS"])
+            .is_some_and(|hints| hints.contains("urgency hint bit is set"))
+    });
 
     // Enter in that window answers: Bob joins the call, seen by Alice on the server.
     x(&display, "xdotool", &["windowfocus", "--sync", window]).unwrap();
