@@ -502,23 +502,24 @@ async fn large_account_figures() {
         &format!("lobbies --json, {n_rooms} rooms, answered by the running watch (goal <= 50 ms)"),
         attached,
     );
-    // A soak: a ring every 20 s (each in the next of a few rooms, each ringing for 10 s) for
-    // VESTIBULE_BENCH_SOAK_MIN minutes, the watcher's RSS each minute.
+    // A soak: a ring every 20 s for VESTIBULE_BENCH_SOAK_MIN minutes, the watcher's RSS each
+    // minute. Each ring is a fresh call (a join, the ring, a leave once it has rung for 10 s),
+    // in the next of 12 rooms: one call rings once, and one sender rings in one room at most
+    // three times in ten minutes (RING_FLOOD_BUDGET).
     let minutes: u64 = std::env::var("VESTIBULE_BENCH_SOAK_MIN")
         .ok()
         .and_then(|m| m.parse().ok())
         .unwrap_or(0);
     if minutes > 0 {
-        let mut calls = Vec::new();
-        for room in rooms.iter().skip(1).step_by(4).take(3) {
-            calls.push((room.clone(), ec_join(&alice, room, "SOAKDEV").await));
-        }
+        let soak_rooms: Vec<_> = rooms.iter().skip(1).step_by(4).take(12).collect();
         let started = Instant::now();
         let mut curve = vec![rss_kib(watch.id())];
         let mut rang = 0usize;
         while started.elapsed() < Duration::from_secs(minutes * 60) {
-            let (room, member) = &calls[rang % calls.len()];
-            let event = send_ring(&alice, room, member, 10_000).await;
+            let room = soak_rooms[rang % soak_rooms.len()];
+            let device = format!("SOAK{rang}");
+            let member = ec_join(&alice, room, &device).await;
+            let event = send_ring(&alice, room, &member, 10_000).await;
             wait_line("the ring", &|l| {
                 l.contains("\"type\":\"ring\"") && l.contains(event.as_str())
             });
@@ -533,6 +534,12 @@ async fn large_account_figures() {
                 curve.push(rss);
             }
             tokio::time::sleep(Duration::from_secs(20)).await;
+            let key = format!("_{}_{device}_m.call", alice.user_id);
+            alice
+                .room(room)
+                .send_state_event_raw("org.matrix.msc3401.call.member", &key, json!({}))
+                .await
+                .unwrap();
         }
         let mb = |kib: u64| kib as f64 / 1024.0;
         let (first, last) = (curve[0], curve[curve.len() - 1]);
