@@ -104,9 +104,9 @@ for _ in 1 2; do
   xdotool mousemove --window "$window" 966 19 click 1
   sleep 0.3
 done
-xdotool mousemove --window "$window" 500 500
-# Ctrl+H opens Recent calls.
-xdotool windowfocus --sync "$window" key ctrl+h
+# A click on "Recent calls" at the top left opens it.
+xdotool mousemove --window "$window" 70 23 click 1
+xdotool mousemove --window "$window" 500 600
 snap "$window" history.png
 xdotool windowfocus --sync "$window" key ctrl+comma
 snap "$window" settings.png
