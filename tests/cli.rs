@@ -36,7 +36,15 @@ fn run(data: &Path, args: &[&str], stdin: &str) -> Output {
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    child.wait_with_output().unwrap()
+    let out = child.wait_with_output().unwrap();
+    // No command ends in a panic of a task beside it: its backtrace would reach the terminal.
+    let stderr = text(&out.stderr);
+    assert!(
+        !stderr.contains("panicked"),
+        "{args:?} panicked:
+{stderr}"
+    );
+    out
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -63,6 +63,9 @@ pub(super) enum AccountEvent {
     },
 }
 
+/// How long stopping waits for the SDK's encryption set-up begun at sign-in.
+const E2EE_SETUP_WAIT: Duration = Duration::from_secs(3);
+
 /// How long asking the homeserver for its features or its foci may take.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -78,12 +81,21 @@ impl Account {
         .flatten()
     }
 
-    /// Stops the tasks beside the loop and waits until they are gone.
+    /// Stops the tasks beside the loop and waits until they are gone, and for the SDK's own
+    /// encryption set-up (recovery state, backups) started at sign-in: cut off by the runtime's
+    /// shutdown inside a store request, it panics in the store's pool.
     pub async fn end_tasks(&mut self) {
         for task in self.take_tasks() {
             task.abort();
             // Its end is the point; being cancelled is how it ends.
             let _cancelled = task.await;
+        }
+        let e2ee = self.client.encryption();
+        if tokio::time::timeout(E2EE_SETUP_WAIT, e2ee.wait_for_e2ee_initialization_tasks())
+            .await
+            .is_err()
+        {
+            tracing::debug!("stopping while the encryption set-up still runs");
         }
     }
 }
