@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use matrix_sdk::config::SyncSettings;
 use serde_json::json;
-use support::calls::{dm_rooms, ec_join, large_account, send_ring};
+use support::calls::{dm_rooms, ec_join, ec_leave, large_account, send_ring};
 use support::figures::{cli_login, summary};
 use support::homeserver;
 use vestibule::config::{ProfilePaths, Settings};
@@ -218,7 +218,11 @@ impl JsPeer {
                 return None;
             }
         };
-        let stdout = child.stdout.take()?;
+        let Some(stdout) = child.stdout.take() else {
+            println!("js-sdk peer: not run, its output could not be read");
+            let _ = child.kill();
+            return None;
+        };
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
@@ -534,12 +538,7 @@ async fn large_account_figures() {
                 curve.push(rss);
             }
             tokio::time::sleep(Duration::from_secs(20)).await;
-            let key = format!("_{}_{device}_m.call", alice.user_id);
-            alice
-                .room(room)
-                .send_state_event_raw("org.matrix.msc3401.call.member", &key, json!({}))
-                .await
-                .unwrap();
+            ec_leave(&alice, room, &device).await;
         }
         let mb = |kib: u64| kib as f64 / 1024.0;
         let (first, last) = (curve[0], curve[curve.len() - 1]);

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::calls::{raw_state, shared_room, timeline};
+use support::calls::{ec_leave, raw_state, shared_room, timeline};
 use support::desktop::{Bus, Server, alsa_to_file};
 use support::{RoomOpts, homeserver, wait_for};
 
@@ -253,13 +253,7 @@ async fn decline_and_answer_from_the_notification_reach_the_caller_and_a_missed_
             .event_id
             .to_string()
     };
-    let hang_up = async || {
-        alice
-            .room(&dm)
-            .send_state_event_raw("org.matrix.msc3401.call.member", &key, json!({}))
-            .await
-            .unwrap();
-    };
+    let hang_up = async || ec_leave(&alice, &dm, "ALICEDEV").await;
 
     // 1. Decline from the notification.
     let first = ring(1).await;
@@ -695,12 +689,7 @@ async fn stopping_stops_the_sound() {
     );
 
     let seen = lines.lock().unwrap().len();
-    let key = format!("_{}_DEV_m.call", alice.user_id);
-    alice
-        .room(&dm)
-        .send_state_event_raw("org.matrix.msc3401.call.member", &key, json!({}))
-        .await
-        .unwrap();
+    ec_leave(&alice, &dm, "DEV").await;
     wait_for_line(&lines, seen, "the ring to stop", |v| {
         v["type"] == "ring_stopped"
     })

@@ -36,9 +36,14 @@ pub fn element_call_content(user: &str, device: &str, room: &RoomId, intent: &st
      "foci_preferred":[{"type":"livekit","livekit_alias":room,"livekit_service_url":SFU}]})
 }
 
+/// The state key of `user`'s session membership on `device`, as Element Call writes it.
+fn session_key(user: &TestUser, device: &str) -> String {
+    format!("_{}_{device}_m.call", user.user_id)
+}
+
 /// Writes Element Call's session membership for `user`'s `device`; returns its event id.
 pub async fn ec_join(user: &TestUser, room: &RoomId, device: &str) -> String {
-    let key = format!("_{}_{device}_m.call", user.user_id);
+    let key = session_key(user, device);
     let content = element_call_content(user.user_id.as_str(), device, room, "audio");
     user.room(room)
         .send_state_event_raw("org.matrix.msc3401.call.member", &key, content)
@@ -51,6 +56,23 @@ pub async fn ec_join(user: &TestUser, room: &RoomId, device: &str) -> String {
         })
         .event_id
         .to_string()
+}
+
+/// Empties `user`'s session membership on `device` (leaving the call, as Element Call does).
+pub async fn ec_leave(user: &TestUser, room: &RoomId, device: &str) {
+    user.room(room)
+        .send_state_event_raw(
+            "org.matrix.msc3401.call.member",
+            &session_key(user, device),
+            json!({}),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} leaving the call in {room} from {device}: {e}",
+                user.user_id
+            )
+        });
 }
 
 /// Syncs `user` and returns the room's state events of `event_type` as JSON; panics when they
